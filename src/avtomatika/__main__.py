@@ -1,0 +1,5 @@
+"""``python -m avtomatika`` is the ``avtomatika`` command."""
+
+from avtomatika.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""HTTP edge: parses, authorises and calls services; never holds business logic."""

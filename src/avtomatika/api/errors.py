@@ -1,0 +1,66 @@
+"""The one place that builds HTTP error responses: ``{"error", "message", "details"}``."""
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from avtomatika.codec import encode
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> web.Response:
+    body = {"error": code, "message": message, "details": details}
+    return web.Response(status=status, body=encode(body), content_type="application/json")
+
+
+def bad_request(message: str, details: Any = None) -> ApiError:
+    return ApiError(400, "bad_request", message, details)
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(404, "not_found", message)
+
+
+def unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message)
+
+
+def forbidden(message: str) -> ApiError:
+    return ApiError(403, "forbidden", message)
+
+
+def conflict(message: str) -> ApiError:
+    return ApiError(409, "conflict", message)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = exc.reason.lower().replace(" ", "_")
+        return error_response(exc.status, code, f"{exc.reason}: {request.method} {request.path}")
+    except msgspec.ValidationError as exc:
+        return error_response(400, "invalid_body", "Request body does not match the expected shape", str(exc))
+    except Exception:
+        logger.exception("Unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "The orchestrator failed to handle this request")

@@ -1,0 +1,21 @@
+"""The one error hierarchy: every error names what a user must fix."""
+
+
+class AvtomatikaError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class BlueprintError(AvtomatikaError, ValueError):
+    """A blueprint definition is invalid; the message names the blueprint, state and problem."""
+
+
+class ConditionError(BlueprintError):
+    """A ``.when()`` condition does not parse."""
+
+
+class ActionError(AvtomatikaError, RuntimeError):
+    """A handler used the ``actions`` object wrongly (a second action, bad arguments)."""
+
+
+class ConfigError(AvtomatikaError, ValueError):
+    """A configuration value (environment variable or file key) is invalid."""

@@ -1,0 +1,119 @@
+"""Claims job steps from the run queue and turns handler actions into committed transitions.
+
+A step runs under a lease that is renewed while the handler works; if this process dies,
+the lease expires and another instance runs the step again (handlers are at-least-once),
+while the version compare-and-set keeps the job's transition exactly-once.
+"""
+
+import asyncio
+import logging
+
+from avtomatika.clock import now as clock_now
+from avtomatika.config import Config
+from avtomatika.placement import place_tasks
+from avtomatika.protocol.constants import RUNNABLE_STATUSES, TERMINAL_STATUSES, JobStatus
+from avtomatika.records import Job
+from avtomatika.services import Services
+from avtomatika.step import run_handler_step, run_resume_step
+from avtomatika.storage.base import Effects, RunLease, StorageBackend
+
+logger = logging.getLogger(__name__)
+
+CLAIM_TIMEOUT = 1.0
+MAX_LOOP_BACKOFF = 30.0
+
+
+class JobExecutor:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._config = services.config
+        self._slots = asyncio.Semaphore(services.config.EXECUTOR_MAX_CONCURRENT_JOBS)
+        self._inflight: dict[asyncio.Task[None], RunLease] = {}
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        """Claim steps until :meth:`stop`; storage errors back off exponentially."""
+        storage, config = self._services.storage, self._config
+        keeper = asyncio.create_task(self._keep_leases(), name="lease-keeper")
+        try:
+            await self._claim_loop(storage, config)
+        finally:
+            keeper.cancel()
+
+    async def _claim_loop(self, storage: StorageBackend, config: Config) -> None:
+        backoff = 0.0
+        while not self._stopping.is_set():
+            await self._slots.acquire()
+            try:
+                lease = await storage.claim_run(
+                    config.INSTANCE_ID, config.EXECUTOR_LEASE_SECONDS, CLAIM_TIMEOUT
+                )
+                backoff = 0.0
+            except Exception:
+                self._slots.release()
+                backoff = min(max(backoff * 2, 0.5), MAX_LOOP_BACKOFF)
+                logger.exception("Executor could not claim work; retrying in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                continue
+            if lease is None:
+                self._slots.release()
+                continue
+            task = asyncio.create_task(self._guarded_step(lease))
+            self._inflight[task] = lease
+            task.add_done_callback(self._step_done)
+
+    def _step_done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.pop(task, None)
+        self._slots.release()
+
+    async def _keep_leases(self) -> None:
+        """Renew the leases of steps still running (long handlers) well before they expire."""
+        storage, seconds = self._services.storage, self._config.EXECUTOR_LEASE_SECONDS
+        while True:
+            await asyncio.sleep(seconds / 3)
+            for lease in list(self._inflight.values()):
+                try:
+                    if not await storage.renew_run(lease, seconds):
+                        logger.warning("Lost the lease on job %s; another instance may run it", lease.job_id)
+                except Exception:
+                    logger.exception("Could not renew the lease on job %s", lease.job_id)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; let in-flight steps finish, then cancel the rest (their leases expire)."""
+        self._stopping.set()
+        if self._inflight:
+            _, pending = await asyncio.wait(list(self._inflight), timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _guarded_step(self, lease: RunLease) -> None:
+        try:
+            await self._step(lease)
+        except Exception:
+            # The lease is left to expire so the step is retried later, not hot-looped.
+            logger.exception("Step of job %s failed unexpectedly", lease.job_id)
+
+    async def _step(self, lease: RunLease) -> None:
+        storage = self._services.storage
+        job = await storage.get_job(lease.job_id)
+        if job is None or job.status in TERMINAL_STATUSES:
+            await storage.release_run(lease)
+            return
+        expected = job.version
+        effects = Effects(release_lease=lease.token)
+        if job.status in RUNNABLE_STATUSES:
+            job, effects = await run_handler_step(self._services, job, lease.token)
+        elif job.status == JobStatus.WAITING_FOR_SUB_JOB:
+            await run_resume_step(self._services, job, effects)
+        elif any(t.worker_id is None for t in job.tasks.values()):
+            await place_tasks(job, self._services.dispatcher, self._config, clock_now(), effects)
+        else:
+            await storage.release_run(lease)
+            return
+        await self._commit(job, expected, effects, lease)
+
+    async def _commit(self, job: Job, expected: int, effects: Effects, lease: RunLease) -> None:
+        if not await self._services.commit(job, expected, effects, was_terminal=False):
+            # Someone else changed the job meanwhile (e.g. a cancel); their change wins.
+            await self._services.storage.release_run(lease)

@@ -1,0 +1,196 @@
+"""The storage contract: a narrow set of domain operations, each atomic.
+
+Every method either happens whole or not at all. Backends (memory, Redis) implement the
+same contract and pass the same conformance suite (``tests/storage/``). The engine never
+knows which backend it talks to. Times are epoch seconds from :func:`avtomatika.clock.now`.
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import msgspec
+
+from avtomatika.records import HeartbeatUpdate, Job, TaskRecord, WorkerRecord
+
+
+class Effects(msgspec.Struct, kw_only=True):
+    """Side effects committed atomically together with a job change.
+
+    Applied in this order: ``release_lease``, ``drop_tasks``, ``cancel_tasks``,
+    ``push_tasks``, ``create_jobs``, ``run_at``, ``wake_jobs``.
+    """
+
+    release_lease: str | None = None
+    """Token of the run-queue lease this change completes; the entry is removed if still held by it."""
+    drop_tasks: list[str] = msgspec.field(default_factory=list)
+    """Task ids that are over: their records, queue entries and deadlines are removed."""
+    cancel_tasks: list[str] = msgspec.field(default_factory=list)
+    """Task ids cancelled: removed from queues and deadlines, kept as CANCELLED for ``task_retention``."""
+    push_tasks: list[TaskRecord] = msgspec.field(default_factory=list)
+    """New tasks placed on their workers' queues (QUEUED); their queued deadline is indexed."""
+    create_jobs: list[Job] = msgspec.field(default_factory=list)
+    """New jobs (e.g. child jobs), stored at version 1 and enqueued to run now."""
+    run_at: float | None = None
+    """Enqueue this job's next executor step at this time (replaces any queued entry)."""
+    wake_jobs: list[str] = msgspec.field(default_factory=list)
+    """Other jobs to enqueue now (e.g. a parent whose child ended)."""
+
+
+class RunLease(msgspec.Struct, frozen=True):
+    """A claim on one job's next executor step. Expires unless renewed or released."""
+
+    job_id: str
+    token: str
+
+
+class StorageBackend(ABC):
+    """Domain operations every backend implements atomically."""
+
+    task_retention: float = 3600.0
+    """How long a cancelled task stays visible so its worker learns of the cancellation."""
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        """Prepare connections or scripts. Idempotent."""
+
+    async def close(self) -> None:
+        """Release connections. The object is not used afterwards."""
+
+    # --- jobs ------------------------------------------------------------------------
+
+    @abstractmethod
+    async def create_job(self, job: Job, effects: Effects | None = None) -> bool:
+        """Store a new job at version 1 and enqueue its first step now.
+
+        Returns False (and changes nothing) if a job with this id exists. ``effects`` are
+        applied atomically with the creation.
+        """
+
+    @abstractmethod
+    async def get_job(self, job_id: str) -> Job | None:
+        """A copy of the job; mutating it changes nothing stored."""
+
+    @abstractmethod
+    async def commit(self, job: Job, expected_version: int, effects: Effects) -> bool:
+        """Compare-and-set: if the stored version equals ``expected_version``, store ``job``
+        at ``expected_version + 1`` (also set on the passed object) and apply ``effects``.
+
+        Returns False and changes nothing when the version differs or the job is missing.
+        """
+
+    @abstractmethod
+    async def list_jobs(self, client_id: str, limit: int, offset: int) -> list[Job]:
+        """The client's jobs, newest first."""
+
+    # --- run queue (executor work) ---------------------------------------------------
+
+    @abstractmethod
+    async def enqueue_run(self, job_id: str, at: float) -> None:
+        """Enqueue the job's next step at ``at`` (replaces a queued or leased entry)."""
+
+    @abstractmethod
+    async def claim_run(self, owner: str, lease_seconds: float, timeout: float) -> RunLease | None:
+        """Claim the earliest ready entry, waiting up to ``timeout`` seconds for one.
+
+        The entry stays in the queue, invisible until the lease expires; an expired lease
+        makes it claimable again (by any owner), so a crashed claimant loses nothing.
+        """
+
+    @abstractmethod
+    async def renew_run(self, lease: RunLease, lease_seconds: float) -> bool:
+        """Extend a lease still held by ``lease.token``; False if it was lost."""
+
+    @abstractmethod
+    async def release_run(self, lease: RunLease) -> None:
+        """Remove the entry if it is still held by ``lease.token``."""
+
+    # --- worker task queues ----------------------------------------------------------
+
+    @abstractmethod
+    async def poll_task(self, worker_id: str, timeout: float) -> TaskRecord | None:
+        """Pop the worker's highest-priority queued task (FIFO among equals), waiting up to
+        ``timeout`` seconds for one to be pushed; the task becomes RUNNING with
+        ``picked_up_at`` set and its deadline moved to ``running_deadline``."""
+
+    @abstractmethod
+    async def requeue_task(self, task_id: str) -> bool:
+        """Put a RUNNING task back at the head of its worker's queue (delivery failed)."""
+
+    @abstractmethod
+    async def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord | None]:
+        """Task records by id, in order (None for unknown ids)."""
+
+    @abstractmethod
+    async def peek_tasks(self, worker_id: str, limit: int) -> list[TaskRecord]:
+        """The worker's queued tasks in pop order, without removing them."""
+
+    @abstractmethod
+    async def steal_task(self, task_id: str, from_worker: str, to_worker: str) -> TaskRecord | None:
+        """If ``task_id`` is still queued on ``from_worker``, hand it to ``to_worker`` as RUNNING
+        (owner reassigned, deadline moved) and return it; else None."""
+
+    @abstractmethod
+    async def worker_loads(self, worker_ids: Sequence[str]) -> list[int]:
+        """Queued plus running tasks per worker, in order."""
+
+    # --- workers ---------------------------------------------------------------------
+
+    @abstractmethod
+    async def register_worker(self, record: WorkerRecord) -> WorkerRecord:
+        """Insert or replace a worker; a re-registration keeps the stored reputation.
+        Indexes it by skill and sets its liveness deadline ``worker:<id>`` to ``expires_at``."""
+
+    @abstractmethod
+    async def heartbeat_worker(self, worker_id: str, update: HeartbeatUpdate) -> WorkerRecord | None:
+        """Apply a heartbeat; None (and nothing stored) if the worker is unknown."""
+
+    @abstractmethod
+    async def get_worker(self, worker_id: str) -> WorkerRecord | None: ...
+
+    @abstractmethod
+    async def find_workers(self, skill: str, limit: int) -> list[WorkerRecord]:
+        """Up to ``limit`` live workers offering ``skill`` (by skill name or type)."""
+
+    @abstractmethod
+    async def list_workers(self) -> list[WorkerRecord]:
+        """Every registered worker (administrative use, not a hot path)."""
+
+    @abstractmethod
+    async def remove_worker(self, worker_id: str) -> list[TaskRecord]:
+        """Deregister a worker; its queued and running tasks are removed and returned."""
+
+    @abstractmethod
+    async def adjust_reputation(self, worker_id: str, delta: float) -> None:
+        """Add ``delta`` to the reputation, clamped to [0, 1]."""
+
+    # --- deadlines -------------------------------------------------------------------
+
+    @abstractmethod
+    async def claim_due(self, now: float, limit: int, lease_seconds: float) -> list[str]:
+        """Keys whose deadline is ≤ ``now`` (earliest first); each is re-armed at
+        ``now + lease_seconds`` so that a crash before handling makes it due again."""
+
+    @abstractmethod
+    async def set_deadline(self, key: str, at: float) -> None: ...
+
+    @abstractmethod
+    async def clear_deadline(self, key: str) -> None: ...
+
+    # --- locks -----------------------------------------------------------------------
+
+    @abstractmethod
+    async def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
+        """Take or extend (when ``owner`` already holds it) a lock that expires after ``ttl``."""
+
+    @abstractmethod
+    async def release_lock(self, name: str, owner: str) -> bool:
+        """Release only if held by ``owner`` (compare-and-delete)."""
+
+
+def task_deadline_key(task_id: str) -> str:
+    return f"task:{task_id}"
+
+
+def worker_deadline_key(worker_id: str) -> str:
+    return f"worker:{worker_id}"

@@ -1,0 +1,124 @@
+"""Owns every deadline: task dispatch/result/execution timeouts and worker liveness.
+
+Run-queue leases need no watcher: an expired lease simply makes the step claimable again.
+The watcher runs under a distributed lock so two instances never act on the same deadline;
+claimed deadlines are re-armed, so a watcher that dies mid-cycle loses nothing.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from avtomatika.clock import now as clock_now
+from avtomatika.protocol.constants import TERMINAL_STATUSES, JobStatus
+from avtomatika.records import Job, TaskRecord, TaskState
+from avtomatika.services import Change, Services
+from avtomatika.storage.base import Effects
+from avtomatika.transitions import branch_result, complete_branch, end, is_parallel, redispatch, task_failed
+
+logger = logging.getLogger(__name__)
+
+LOCK_NAME = "watcher"
+CLAIM_LEASE_SECONDS = 30.0
+
+
+class Watcher:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        config = self._services.config
+        interval = config.WATCHER_INTERVAL_SECONDS
+        lock_ttl = max(interval * 3, 10.0)
+        while not self._stopping.is_set():
+            try:
+                if await self._services.storage.acquire_lock(LOCK_NAME, config.INSTANCE_ID, lock_ttl):
+                    await self.tick()
+            except Exception:
+                logger.exception("Watcher cycle failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)
+        await self._services.storage.release_lock(LOCK_NAME, config.INSTANCE_ID)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def tick(self) -> int:
+        """Handle every due deadline once; returns how many were handled."""
+        storage, config = self._services.storage, self._services.config
+        keys = await storage.claim_due(clock_now(), config.WATCHER_LIMIT, CLAIM_LEASE_SECONDS)
+        for key in keys:
+            kind, _, ident = key.partition(":")
+            try:
+                if kind == "task":
+                    await self._task_deadline(ident)
+                elif kind == "worker":
+                    await self._worker_expired(ident)
+                else:
+                    await storage.clear_deadline(key)
+            except Exception:
+                logger.exception("Deadline %s not handled; it will fire again", key)
+        return len(keys)
+
+    async def _task_deadline(self, task_id: str) -> None:
+        storage = self._services.storage
+        record = (await storage.get_tasks([task_id]))[0]
+        if record is None:
+            await storage.clear_deadline(f"task:{task_id}")
+            return
+        timed_out = record.state != TaskState.CANCELLED
+
+        def change(job: Job) -> Change[bool]:
+            active = job.tasks.get(task_id)
+            if not timed_out or active is None or job.status in TERMINAL_STATUSES:
+                return Change(True, Effects(drop_tasks=[task_id]))
+            return Change(True, self._timeout(job, record, Effects(drop_tasks=[task_id])))
+
+        # The committed effects drop the task or re-arm its deadline; an orphan only loses its deadline.
+        if not await self._services.update(record.job_id, change, False):
+            await storage.clear_deadline(f"task:{task_id}")
+
+    def _timeout(self, job: Job, record: TaskRecord, effects: Effects) -> Effects:
+        now = clock_now()
+        active = job.tasks[record.task_id]
+        if record.state == TaskState.QUEUED:
+            message = f"Task '{active.spec.type}' was not picked up before its dispatch deadline"
+            if is_parallel(job):
+                error = {"code": "TIMEOUT_ERROR", "message": message}
+                result = branch_result(record.task_id, record.worker_id, "failure", None, error)
+                return complete_branch(job, record.task_id, result, now, effects)
+            return end(job, JobStatus.FAILED, now, effects, message)
+        # It ran too long: the worker is told to stop (cancelled), and the task is retried.
+        effects.drop_tasks.remove(record.task_id)
+        effects.cancel_tasks.append(record.task_id)
+        error = {"code": "TIMEOUT_ERROR", "message": f"Task '{active.spec.type}' exceeded its deadline"}
+        return task_failed(job, active, error, now, self._services.config, effects)
+
+    async def _worker_expired(self, worker_id: str) -> None:
+        storage = self._services.storage
+        worker = await storage.get_worker(worker_id)
+        now = clock_now()
+        if worker is not None and worker.expires_at > now:
+            await storage.set_deadline(f"worker:{worker_id}", worker.expires_at)
+            return
+        orphans = await storage.remove_worker(worker_id)
+        await storage.clear_deadline(f"worker:{worker_id}")
+        self._services.dispatcher.forget(worker_id)
+        logger.warning("Worker %s missed its heartbeats; re-dispatching %d task(s)", worker_id, len(orphans))
+        for record in orphans:
+            await self._services.update(record.job_id, self._orphan_change(record), None)
+
+    def _orphan_change(self, record: TaskRecord) -> Callable[[Job], Change[None]]:
+        return lambda job: self._orphaned(job, record)
+
+    def _orphaned(self, job: Job, record: TaskRecord) -> Change[None]:
+        active = job.tasks.get(record.task_id)
+        if active is None or job.status in TERMINAL_STATUSES:
+            return Change(None)
+        now = clock_now()
+        if record.state == TaskState.QUEUED:
+            return Change(None, redispatch(job, active, now, Effects()))
+        error = {"code": "TIMEOUT_ERROR", "message": f"Worker {record.worker_id} died while running the task"}
+        return Change(None, task_failed(job, active, error, now, self._services.config, Effects()))

@@ -1,0 +1,160 @@
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from avtomatika.codec import decode
+from avtomatika.protocol import signing
+from avtomatika.protocol.models import (
+    Heartbeat,
+    SkillInfo,
+    TaskError,
+    TaskResult,
+    WorkerEventPayload,
+    WorkerRegistration,
+)
+from avtomatika.worker.errors import OrchestratorError, WorkerUnknownError
+from avtomatika.worker.transport import EVENT_SIGNATURE_EXCLUDE, Transport, seal
+
+from .fake_orchestrator import TOKEN, FakeOrchestrator
+
+RESULT = TaskResult(job_id="job-1", task_id="task-1", worker_id="w-1", status="success", data={"x": 1.0})
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def make_transport(session: aiohttp.ClientSession, url: str, token: str = TOKEN) -> Transport:
+    return Transport(session, url, token, "w-1", poll_timeout=1.0, result_attempts=3, result_retry_delay=0.01)
+
+
+def event() -> WorkerEventPayload:
+    return WorkerEventPayload(
+        event_id="e-1",
+        worker_id="w-1",
+        origin_worker_id="w-1",
+        event_type="progress",
+        payload={"progress": 0.5, "message": ""},
+        bubbling_chain=[],
+        target_job_id="job-1",
+        target_task_id="task-1",
+    )
+
+
+def test_sealed_messages_verify_with_the_protocol_signature() -> None:
+    messages = [
+        WorkerRegistration(worker_id="w-1", supported_skills=[SkillInfo(name="a")]),
+        Heartbeat(worker_id="w-1", status="idle", current_tasks=["t"]),
+        RESULT,
+        TaskResult(job_id="j", task_id="t", status="failure", error=TaskError("TRANSIENT_ERROR", "x")),
+    ]
+    for message in messages:
+        body = decode(seal(message, token=TOKEN, signer_id="w-1"))
+        assert body["security"]["signer_id"] == "w-1"
+        assert abs(body["timestamp"] - time.time()) < 5
+        assert signing.verify(TOKEN, body, body["security"]["signature"])
+        assert not signing.verify("other-token", body, body["security"]["signature"])
+
+
+def test_event_signature_ignores_the_bubbling_chain() -> None:
+    body = decode(seal(event(), token=TOKEN, signer_id="w-1", exclude=EVENT_SIGNATURE_EXCLUDE))
+    body["bubbling_chain"] = ["relay-1"]  # appended by an intermediate hop
+    assert signing.verify(TOKEN, body, body["security"]["signature"], exclude=EVENT_SIGNATURE_EXCLUDE)
+
+
+def test_the_placeholder_token_does_not_sign() -> None:
+    assert decode(seal(RESULT, token=signing.PLACEHOLDER_TOKEN, signer_id="w-1"))["security"] is None
+
+
+async def test_every_route_is_authenticated_signed_and_accepted(
+    orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
+) -> None:
+    transport = make_transport(session, orchestrator.url)
+    await transport.register(WorkerRegistration(worker_id="w-1"))
+    reply = await transport.heartbeat(Heartbeat(worker_id="w-1", status="idle"))
+    assert reply is not None
+    assert reply.status == "ok"
+    assert (await transport.send_result(RESULT)).status == "accepted"
+    await transport.send_event(event())
+    assert orchestrator.rejections == []
+    assert len(orchestrator.registrations) == len(orchestrator.heartbeats) == 1
+    assert len(orchestrator.results) == len(orchestrator.events) == 1
+
+
+async def test_poll_returns_a_task_or_none(
+    orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
+) -> None:
+    orchestrator.poll_hold = 0.05
+    transport = make_transport(session, orchestrator.url)
+    assert await transport.poll() is None
+    orchestrator.queue_task("resize", {"width": 1}, task_id="t-1", priority=2.0)
+    task = await transport.poll()
+    assert task is not None
+    assert (task.task_id, task.type, task.params, task.priority) == ("t-1", "resize", {"width": 1}, 2.0)
+
+
+async def test_heartbeat_of_an_unknown_worker_raises_worker_unknown(
+    orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
+) -> None:
+    transport = make_transport(session, orchestrator.url)
+    with pytest.raises(WorkerUnknownError):
+        await transport.heartbeat(Heartbeat(worker_id="w-1", status="idle"))
+
+
+async def test_a_wrong_token_is_refused(
+    orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
+) -> None:
+    transport = make_transport(session, orchestrator.url, token="wrong")
+    with pytest.raises(OrchestratorError) as raised:
+        await transport.register(WorkerRegistration(worker_id="w-1"))
+    assert raised.value.status == 401
+    assert "wrong" not in str(raised.value)
+
+
+async def test_results_are_retried_on_5xx(
+    orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
+) -> None:
+    orchestrator.result_failures = [503, 500]
+    reply = await make_transport(session, orchestrator.url).send_result(RESULT)
+    assert reply.status == "accepted"
+    assert len(orchestrator.results) == 1
+
+
+async def test_results_give_up_after_the_last_attempt(
+    orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
+) -> None:
+    orchestrator.result_failures = [503, 503, 503, 503]
+    with pytest.raises(OrchestratorError) as raised:
+        await make_transport(session, orchestrator.url).send_result(RESULT)
+    assert raised.value.status == 503
+    assert orchestrator.result_failures == [503]
+
+
+async def test_results_are_never_retried_on_4xx(
+    orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
+) -> None:
+    orchestrator.result_failures = [400, 400]
+    with pytest.raises(OrchestratorError):
+        await make_transport(session, orchestrator.url).send_result(RESULT)
+    assert orchestrator.result_failures == [400]
+
+
+async def test_results_are_retried_on_network_errors(
+    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    unused = FakeOrchestrator()
+    await unused.start()
+    url = unused.url
+    await unused.stop()
+    started = time.monotonic()
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await make_transport(session, url).send_result(RESULT)
+    assert time.monotonic() - started < 2
+    assert [r.message.split(" (attempt")[1][:4] for r in caplog.records if "not delivered" in r.message] == [
+        " 1/3",
+        " 2/3",
+    ]
