@@ -30,7 +30,7 @@ def make_config(**overrides: Any) -> Config:
     config.CLIENT_TOKEN = CLIENT_TOKEN
     config.GLOBAL_WORKER_TOKEN = WORKER_TOKEN
     config.WATCHER_INTERVAL_SECONDS = 0.1
-    config.WORKER_POLL_TIMEOUT_SECONDS = 2.0
+    config.WORKER_POLL_TIMEOUT_SECONDS = 0.5
     config.TASK_RETRY_BASE_DELAY_SECONDS = 0.05
     config.LOG_LEVEL = "WARNING"
     for name, value in overrides.items():

@@ -181,6 +181,7 @@ def test_params_and_transitions_are_copied() -> None:
         ({"transitions": {"success": ""}}, "transitions must map strings"),
         ({"event_transitions": {"e": None}}, "event_transitions"),
         ({"dispatch_strategy": "fastest"}, "dispatch_strategy must be one of"),
+        ({"dispatch_strategy": ["cheapest"]}, "dispatch_strategy must be one of"),
         ({"resource_requirements": "gpu"}, "resource_requirements must be a dict"),
         ({"timeout_seconds": 0}, "timeout_seconds must be a positive number"),
         ({"dispatch_timeout_seconds": -1}, "dispatch_timeout_seconds"),

@@ -107,14 +107,14 @@ def _number(where: str, field: str, value: object) -> float:
 
 
 def _strategy(where: str, value: object) -> str:
-    if value not in DISPATCH_STRATEGIES:
+    if not isinstance(value, str) or value not in DISPATCH_STRATEGIES:
         choices = ", ".join(sorted(DISPATCH_STRATEGIES))
         raise ActionError(f"{where}: dispatch_strategy must be one of {choices}, got {value!r}")
-    return str(value)
+    return value
 
 
 def _parallel_task_type(where: str, task: Mapping[str, Any]) -> str:
-    # The seed README writes "task_type"; the reference only understood "type" (W-03 era).
+    # The seed README writes "task_type"; the reference accepted only "type" (features.md §2).
     if "type" in task and "task_type" in task and task["type"] != task["task_type"]:
         raise ActionError(f"{where}: give the task type once, as 'type' or 'task_type'")
     return _name(where, "task_type", task.get("type", task.get("task_type")))

@@ -30,13 +30,18 @@ class JobExecutor:
         self._slots = asyncio.Semaphore(services.config.EXECUTOR_MAX_CONCURRENT_JOBS)
         self._inflight: dict[asyncio.Task[None], RunLease] = {}
         self._stopping = asyncio.Event()
+        self._claimer: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Claim steps until :meth:`stop`; storage errors back off exponentially."""
         storage, config = self._services.storage, self._config
         keeper = asyncio.create_task(self._keep_leases(), name="lease-keeper")
+        self._claimer = asyncio.create_task(self._claim_loop(storage, config), name="executor-claims")
         try:
-            await self._claim_loop(storage, config)
+            await self._claimer
+        except asyncio.CancelledError:
+            if not self._stopping.is_set():
+                raise
         finally:
             keeper.cancel()
 
@@ -81,6 +86,9 @@ class JobExecutor:
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming; let in-flight steps finish, then cancel the rest (their leases expire)."""
         self._stopping.set()
+        if self._claimer is not None:
+            # Waiting for work is cancellation-safe: no entry is claimed for a cancelled waiter.
+            self._claimer.cancel()
         if self._inflight:
             _, pending = await asyncio.wait(list(self._inflight), timeout=timeout)
             for task in pending:

@@ -153,7 +153,8 @@ class FakeOrchestrator:
         self.polls_in_flight += 1
         self.max_polls_in_flight = max(self.max_polls_in_flight, self.polls_in_flight)
         try:
-            task = await asyncio.wait_for(self.tasks.get(), self.poll_hold)
+            async with asyncio.timeout(self.poll_hold):
+                task = await self.tasks.get()
         except TimeoutError:
             return web.Response(status=204)
         finally:

@@ -21,21 +21,21 @@ def test_malformed_frames_are_skipped() -> None:
     assert received == [WorkerCommand(command="cancel_task", task_id="t-1", job_id="j-1")]
 
 
-async def test_commands_arrive_and_the_channel_reconnects(orchestrator: FakeOrchestrator) -> None:
+async def test_commands_arrive_and_the_channel_reconnects(fake_orchestrator: FakeOrchestrator) -> None:
     received: list[WorkerCommand] = []
     async with aiohttp.ClientSession() as session:
 
         async def open_socket() -> aiohttp.ClientWebSocketResponse:
-            return await session.ws_connect(f"{orchestrator.url}/_worker/ws/w-1", headers=HEADERS)
+            return await session.ws_connect(f"{fake_orchestrator.url}/_worker/ws/w-1", headers=HEADERS)
 
         channel = CommandChannel(open_socket, received.append, Backoff(0.01, 0.01))
         running = asyncio.create_task(channel.run())
-        await eventually(lambda: orchestrator.sockets)
-        await orchestrator.send_command({"command": "cancel_task", "task_id": "t-1"})
+        await eventually(lambda: fake_orchestrator.sockets)
+        await fake_orchestrator.send_command({"command": "cancel_task", "task_id": "t-1"})
         await eventually(lambda: received)
-        await orchestrator.sockets[0].close()
-        await eventually(lambda: len(orchestrator.sockets) == 2)
-        await orchestrator.send_command({"command": "cancel_task", "task_id": "t-2"})
+        await fake_orchestrator.sockets[0].close()
+        await eventually(lambda: len(fake_orchestrator.sockets) == 2)
+        await fake_orchestrator.send_command({"command": "cancel_task", "task_id": "t-2"})
         await eventually(lambda: len(received) == 2)
         running.cancel()
     assert [c.task_id for c in received] == ["t-1", "t-2"]

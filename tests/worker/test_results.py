@@ -1,3 +1,6 @@
+import dataclasses
+import datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -104,6 +107,24 @@ def test_any_other_exception_is_transient_and_names_its_type(exc: Exception) -> 
     error = error_from_exception(exc)
     assert error.code == ErrorCode.TRANSIENT_ERROR
     assert error.message.startswith(type(exc).__name__)
+
+
+def test_dataclasses_and_other_msgspec_types_become_json_builtins() -> None:
+    @dataclasses.dataclass
+    class Box:
+        width: int
+        made: datetime.date
+
+    result = result_from_return(PAYLOAD, "w-1", Box(640, datetime.date(2026, 1, 2)))
+    assert result.data == {"width": 640, "made": "2026-01-02"}
+
+
+def test_a_value_that_cannot_be_json_is_a_permanent_error() -> None:
+    result = result_from_return(PAYLOAD, "w-1", {"handle": object()})
+    assert result.error is not None
+    assert not isinstance(result.error, str)
+    assert result.error.code == ErrorCode.PERMANENT_ERROR
+    assert "cannot be sent as JSON" in result.error.message
 
 
 def test_cancelled_result() -> None:

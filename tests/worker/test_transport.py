@@ -71,44 +71,44 @@ def test_the_placeholder_token_does_not_sign() -> None:
 
 
 async def test_every_route_is_authenticated_signed_and_accepted(
-    orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
+    fake_orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
 ) -> None:
-    transport = make_transport(session, orchestrator.url)
+    transport = make_transport(session, fake_orchestrator.url)
     await transport.register(WorkerRegistration(worker_id="w-1"))
     reply = await transport.heartbeat(Heartbeat(worker_id="w-1", status="idle"))
     assert reply is not None
     assert reply.status == "ok"
     assert (await transport.send_result(RESULT)).status == "accepted"
     await transport.send_event(event())
-    assert orchestrator.rejections == []
-    assert len(orchestrator.registrations) == len(orchestrator.heartbeats) == 1
-    assert len(orchestrator.results) == len(orchestrator.events) == 1
+    assert fake_orchestrator.rejections == []
+    assert len(fake_orchestrator.registrations) == len(fake_orchestrator.heartbeats) == 1
+    assert len(fake_orchestrator.results) == len(fake_orchestrator.events) == 1
 
 
 async def test_poll_returns_a_task_or_none(
-    orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
+    fake_orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
 ) -> None:
-    orchestrator.poll_hold = 0.05
-    transport = make_transport(session, orchestrator.url)
+    fake_orchestrator.poll_hold = 0.05
+    transport = make_transport(session, fake_orchestrator.url)
     assert await transport.poll() is None
-    orchestrator.queue_task("resize", {"width": 1}, task_id="t-1", priority=2.0)
+    fake_orchestrator.queue_task("resize", {"width": 1}, task_id="t-1", priority=2.0)
     task = await transport.poll()
     assert task is not None
     assert (task.task_id, task.type, task.params, task.priority) == ("t-1", "resize", {"width": 1}, 2.0)
 
 
 async def test_heartbeat_of_an_unknown_worker_raises_worker_unknown(
-    orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
+    fake_orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
 ) -> None:
-    transport = make_transport(session, orchestrator.url)
+    transport = make_transport(session, fake_orchestrator.url)
     with pytest.raises(WorkerUnknownError):
         await transport.heartbeat(Heartbeat(worker_id="w-1", status="idle"))
 
 
 async def test_a_wrong_token_is_refused(
-    orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
+    fake_orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
 ) -> None:
-    transport = make_transport(session, orchestrator.url, token="wrong")
+    transport = make_transport(session, fake_orchestrator.url, token="wrong")
     with pytest.raises(OrchestratorError) as raised:
         await transport.register(WorkerRegistration(worker_id="w-1"))
     assert raised.value.status == 401
@@ -116,31 +116,31 @@ async def test_a_wrong_token_is_refused(
 
 
 async def test_results_are_retried_on_5xx(
-    orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
+    fake_orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
 ) -> None:
-    orchestrator.result_failures = [503, 500]
-    reply = await make_transport(session, orchestrator.url).send_result(RESULT)
+    fake_orchestrator.result_failures = [503, 500]
+    reply = await make_transport(session, fake_orchestrator.url).send_result(RESULT)
     assert reply.status == "accepted"
-    assert len(orchestrator.results) == 1
+    assert len(fake_orchestrator.results) == 1
 
 
 async def test_results_give_up_after_the_last_attempt(
-    orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
+    fake_orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
 ) -> None:
-    orchestrator.result_failures = [503, 503, 503, 503]
+    fake_orchestrator.result_failures = [503, 503, 503, 503]
     with pytest.raises(OrchestratorError) as raised:
-        await make_transport(session, orchestrator.url).send_result(RESULT)
+        await make_transport(session, fake_orchestrator.url).send_result(RESULT)
     assert raised.value.status == 503
-    assert orchestrator.result_failures == [503]
+    assert fake_orchestrator.result_failures == [503]
 
 
 async def test_results_are_never_retried_on_4xx(
-    orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
+    fake_orchestrator: FakeOrchestrator, session: aiohttp.ClientSession
 ) -> None:
-    orchestrator.result_failures = [400, 400]
+    fake_orchestrator.result_failures = [400, 400]
     with pytest.raises(OrchestratorError):
-        await make_transport(session, orchestrator.url).send_result(RESULT)
-    assert orchestrator.result_failures == [400]
+        await make_transport(session, fake_orchestrator.url).send_result(RESULT)
+    assert fake_orchestrator.result_failures == [400]
 
 
 async def test_results_are_retried_on_network_errors(

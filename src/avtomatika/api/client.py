@@ -124,6 +124,15 @@ async def blueprint_graph(request: web.Request) -> web.Response:
     return web.Response(text=bp.render_graph(), content_type="text/vnd.graphviz")
 
 
+def unknown_endpoint(endpoints: list[str]) -> Any:
+    async def handler(request: web.Request) -> web.Response:
+        authenticate(request)
+        known = ", ".join(sorted(endpoints)) or "none"
+        raise not_found(f"No blueprint accepts jobs at {request.path}; known endpoints: {known}")
+
+    return handler
+
+
 def add_routes(app: web.Application, blueprints: dict[str, Blueprint]) -> None:
     """Create-job routes per blueprint, and the common routes under every version prefix."""
     prefixes: dict[str, list[Blueprint]] = {}
@@ -144,3 +153,5 @@ def add_routes(app: web.Application, blueprints: dict[str, Blueprint]) -> None:
         app.router.add_post(prefix + "/jobs/{job_id}/cancel", cancel_job)
         app.router.add_get(prefix + "/workers", list_workers)
         app.router.add_get(prefix + "/blueprints/{name}/graph", blueprint_graph)
+    for prefix in prefixes:
+        app.router.add_post(prefix + "/{path:.*}", unknown_endpoint(list(taken)))

@@ -40,8 +40,11 @@ class HeartbeatLoop:
 
     async def run(self) -> None:
         while True:
+            # Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that races with
+            # the event being set, which would make the loop unstoppable.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudged.wait(), self._delay)
+                async with asyncio.timeout(self._delay):
+                    await self._nudged.wait()
             await self.beat_now()
 
     def _next_delay(self, reply: HeartbeatResponse | None) -> float:

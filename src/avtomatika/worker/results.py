@@ -10,12 +10,16 @@ The return-value rule (the one place it is decided):
 * any other ``dict`` is the data itself: ``{"width": 640}`` means ``{"data": {"width": 640}}``;
 * any other value ``v`` (including ``None``) means ``{"data": v}``.
 
+Values are first converted to JSON builtins, so dataclasses, msgspec Structs, datetimes and the
+like are welcome; a value that cannot be sent as JSON is reported as ``PERMANENT_ERROR``.
+
 Exceptions: a :class:`~avtomatika.worker.errors.TaskError` is reported with its own code;
 anything else as ``TRANSIENT_ERROR``, so the orchestrator retries it.
 """
 
 from typing import Any
 
+from avtomatika.codec import to_builtins
 from avtomatika.protocol import models
 from avtomatika.protocol.constants import ErrorCode, ResultStatus
 from avtomatika.worker.errors import TaskError
@@ -25,6 +29,11 @@ ENVELOPE_KEYS = frozenset({"status", "data", "metadata"})
 
 def result_from_return(payload: models.TaskPayload, worker_id: str, value: Any) -> models.TaskResult:
     """The result reporting a handler's return ``value`` (see the module docstring for the rule)."""
+    try:
+        value = to_builtins(value)
+    except TypeError as exc:
+        message = f"skill '{payload.type}' returned a value that cannot be sent as JSON: {exc}"
+        return failure_result(payload, worker_id, models.TaskError(ErrorCode.PERMANENT_ERROR, message))
     if not (isinstance(value, dict) and ("status" in value or "data" in value)):
         return _result(payload, worker_id, ResultStatus.SUCCESS, data=value)
     unknown = sorted(str(key) for key in value.keys() - ENVELOPE_KEYS)

@@ -8,7 +8,8 @@ or ``None``), ``metadata`` (dict), ``progress`` (``await progress(fraction, mess
 ``progress`` event; in a sync handler it is a plain blocking function).
 
 Sync handlers run in a worker thread. Cancelling a sync handler cannot stop its thread: the task
-is reported ``cancelled`` at once and the thread's eventual return value is discarded.
+is reported ``cancelled`` at once and the thread's eventual return value is discarded (a sync
+handler that never returns also keeps the process from exiting: prefer async for long waits).
 """
 
 import asyncio

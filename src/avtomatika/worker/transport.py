@@ -38,6 +38,8 @@ TRANSPORT_ERRORS: Final = (*NETWORK_ERRORS, OrchestratorError)
 # The server holds a long-poll for its own timeout; the client waits this much longer so that a
 # task popped at the last moment still reaches us (protocol.md §5.2, §11 #13).
 POLL_GRACE_SECONDS: Final = 5.0
+# Every other call is a quick acknowledgement; waiting longer only delays the retry.
+REQUEST_TIMEOUT_SECONDS: Final = 10.0
 # Events are excluded from the signature's canonical form with their bubbling chain (§2.3).
 EVENT_SIGNATURE_EXCLUDE: Final = ("security", "bubbling_chain")
 
@@ -56,7 +58,6 @@ class Transport:
         worker_id: str,
         *,
         poll_timeout: float,
-        request_timeout: float = 10.0,
         result_attempts: int = 5,
         result_retry_delay: float = 0.5,
     ) -> None:
@@ -65,7 +66,6 @@ class Transport:
         self._token = token
         self._worker_id = worker_id
         self._poll_timeout = poll_timeout
-        self._request_timeout = request_timeout
         self._result_attempts = result_attempts
         self._result_retry_delay = result_retry_delay
         self._headers = {WORKER_TOKEN_HEADER: token, VERSION_HEADER: PROTOCOL_VERSION}
@@ -135,7 +135,7 @@ class Transport:
             f"{self._base_url}/_worker/ws/{self._worker_id}",
             headers=self._headers,
             heartbeat=30.0,
-            timeout=aiohttp.ClientWSTimeout(ws_close=self._request_timeout),
+            timeout=aiohttp.ClientWSTimeout(ws_close=REQUEST_TIMEOUT_SECONDS),
         )
 
     def _seal(self, message: SignedMessage, *, exclude: tuple[str, ...] = ("security",)) -> bytes:
@@ -152,7 +152,7 @@ class Transport:
             self._base_url + path,
             data=body,
             headers=headers,
-            timeout=aiohttp.ClientTimeout(total=wait_seconds or self._request_timeout),
+            timeout=aiohttp.ClientTimeout(total=wait_seconds or REQUEST_TIMEOUT_SECONDS),
         ) as response:
             payload = await response.read()
             if response.status >= 400:

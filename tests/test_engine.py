@@ -1,0 +1,171 @@
+"""Engine lifecycle, handler failures, loop protection and completion webhooks."""
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from avtomatika import Blueprint, OrchestratorEngine
+from avtomatika.context import ActionFactory
+from avtomatika.errors import BlueprintError
+from avtomatika.storage import MemoryStorage
+from tests.blueprints import echo_blueprint
+from tests.conftest import OrchestratorFactory, free_port, make_config
+
+
+def flaky_handler_blueprint(failures: int) -> Blueprint:
+    bp = Blueprint(name="flaky", api_version="v1", api_endpoint="/jobs/flaky")
+    calls = {"n": 0}
+
+    @bp.handler(is_start=True)
+    async def start(state_history: dict[str, Any], actions: ActionFactory) -> None:
+        calls["n"] += 1
+        state_history["attempt"] = calls["n"]
+        if calls["n"] <= failures:
+            raise RuntimeError(f"boom {calls['n']}")
+        actions.go_to("done")
+
+    @bp.handler(is_end=True)
+    async def done() -> None:
+        return None
+
+    return bp
+
+
+async def test_failing_handler_is_retried_then_succeeds(orchestrator: OrchestratorFactory) -> None:
+    async with orchestrator(flaky_handler_blueprint(2), JOB_MAX_RETRIES=3) as orch:
+        doc = await orch.wait_for(await orch.create_job("/api/v1/jobs/flaky"))
+    assert doc["status"] == "finished"
+    # Changes made by failed attempts are discarded; only the successful attempt's write remains.
+    assert doc["state_history"] == {"attempt": 3}
+
+
+async def test_handler_failing_every_time_is_quarantined(orchestrator: OrchestratorFactory) -> None:
+    async with orchestrator(flaky_handler_blueprint(99), JOB_MAX_RETRIES=2) as orch:
+        doc = await orch.wait_for(await orch.create_job("/api/v1/jobs/flaky"))
+    assert doc["status"] == "quarantined"
+    assert "boom 3" in doc["error_message"]
+
+
+async def test_cycling_blueprint_is_stopped(orchestrator: OrchestratorFactory) -> None:
+    bp = Blueprint(name="loop", api_version="v1", api_endpoint="/jobs/loop")
+
+    @bp.handler(is_start=True)
+    async def ping(actions: ActionFactory) -> None:
+        actions.go_to("pong")
+
+    @bp.handler
+    async def pong(actions: ActionFactory) -> None:
+        actions.go_to("ping")
+
+    @bp.handler(is_end=True)
+    async def never() -> None:
+        return None
+
+    with pytest.raises(BlueprintError):
+        bp.validate()  # 'never' is unreachable
+    bp2 = Blueprint(name="loop2", api_version="v1", api_endpoint="/jobs/loop2")
+
+    @bp2.handler(is_start=True)
+    async def ping2(initial_data: dict[str, Any], actions: ActionFactory) -> None:
+        actions.go_to("ping2" if initial_data.get("spin") else "end2")
+
+    @bp2.handler(is_end=True)
+    async def end2() -> None:
+        return None
+
+    async with orchestrator(bp2, MAX_TRANSITIONS_PER_JOB=20) as orch:
+        doc = await orch.wait_for(await orch.create_job("/api/v1/jobs/loop2", {"spin": True}))
+    assert doc["status"] == "failed"
+    assert "MAX_TRANSITIONS_PER_JOB" in doc["error_message"]
+    assert doc["transition_count"] == 21
+
+
+async def test_webhook_is_delivered_on_completion(orchestrator: OrchestratorFactory) -> None:
+    received: list[dict[str, Any]] = []
+    attempts = {"n": 0}
+
+    async def hook(request: web.Request) -> web.Response:
+        attempts["n"] += 1
+        if attempts["n"] == 1:
+            return web.Response(status=503)  # the first delivery fails and must be retried
+        received.append(await request.json())
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        bp = flaky_handler_blueprint(0)
+        async with orchestrator(bp) as orch:
+            orch.engine.webhook_sender._base_delay = 0.05
+            job_id = await orch.create_job("/api/v1/jobs/flaky", webhook_url=f"http://127.0.0.1:{port}/hook")
+            await orch.wait_for(job_id)
+            for _ in range(100):
+                if received:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        await runner.cleanup()
+    assert received == [
+        {
+            "event": "job_finished",
+            "job_id": job_id,
+            "status": "finished",
+            "result": {"attempt": 1},
+            "error": None,
+            "security": None,
+            "metadata": None,
+        }
+    ]
+
+
+async def test_register_after_start_and_duplicates_are_refused() -> None:
+    engine = OrchestratorEngine(MemoryStorage(), make_config())
+    engine.register_blueprint(echo_blueprint())
+    with pytest.raises(ValueError, match="already registered"):
+        engine.register_blueprint(echo_blueprint())
+    await engine.start()
+    try:
+        with pytest.raises(RuntimeError, match="after the engine has started"):
+            engine.register_blueprint(echo_blueprint("other"))
+    finally:
+        await engine.stop()
+
+
+async def test_stop_lets_an_in_flight_handler_finish(orchestrator: OrchestratorFactory) -> None:
+    bp = Blueprint(name="slow", api_version="v1", api_endpoint="/jobs/slow")
+    started = asyncio.Event()
+
+    @bp.handler(is_start=True)
+    async def start(actions: ActionFactory) -> None:
+        started.set()
+        await asyncio.sleep(0.3)
+        actions.go_to("done")
+
+    @bp.handler(is_end=True)
+    async def done() -> None:
+        return None
+
+    storage = MemoryStorage()
+    async with orchestrator(bp, storage=storage) as orch:
+        job_id = await orch.create_job("/api/v1/jobs/slow")
+        await started.wait()
+    job = await storage.get_job(job_id)
+    assert job is not None
+    assert job.current_state == "done"
+
+
+async def test_background_jobs_and_cancel_from_code(orchestrator: OrchestratorFactory) -> None:
+    async with orchestrator(echo_blueprint()) as orch:
+        engine = orch.engine
+        with pytest.raises(ValueError, match="not registered"):
+            await engine.create_background_job("nope")
+        job_id = await engine.create_background_job("echo", {"x": 1})
+        assert await engine.cancel_job(job_id) is True
+        assert await engine.cancel_job(job_id) is False
+        assert await engine.cancel_job("missing") is False

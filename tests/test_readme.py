@@ -1,0 +1,20 @@
+"""The README's blueprint example registers as written."""
+
+import re
+from pathlib import Path
+
+from avtomatika import OrchestratorEngine
+from avtomatika.storage import MemoryStorage
+from tests.conftest import make_config
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_blueprint_example_validates() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    example = next(b for b in blocks if 'Blueprint("video"' in b)
+    namespace: dict[str, object] = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    engine = OrchestratorEngine(MemoryStorage(), make_config())
+    engine.register_blueprint(namespace["bp"])  # type: ignore[arg-type]
+    assert engine.blueprints["video"].start_state == "triage"

@@ -1,0 +1,63 @@
+"""Deadlines: dispatch timeouts, execution timeouts and dead workers never strand a job."""
+
+from tests.blueprints import echo_blueprint
+from tests.conftest import OrchestratorFactory
+from tests.wire import WireWorker
+
+
+async def test_task_not_picked_up_before_its_dispatch_deadline_fails_the_job(
+    orchestrator: OrchestratorFactory,
+) -> None:
+    async with orchestrator(echo_blueprint(dispatch_timeout_seconds=0.3)) as orch:
+        await WireWorker(orch.session, orch.url, "idle").register("echo")
+        job_id = await orch.create_job("/api/v1/jobs/echo")
+        doc = await orch.wait_for(job_id, timeout=5)
+    assert doc["status"] == "failed"
+    assert "dispatch deadline" in doc["error_message"]
+
+
+async def test_no_worker_for_the_skill_fails_after_the_dispatch_timeout(
+    orchestrator: OrchestratorFactory,
+) -> None:
+    async with orchestrator(echo_blueprint(dispatch_timeout_seconds=0.5)) as orch:
+        job_id = await orch.create_job("/api/v1/jobs/echo")
+        doc = await orch.wait_for(job_id, timeout=5)
+    assert doc["status"] == "failed"
+    assert "No worker took task 'echo'" in doc["error_message"]
+
+
+async def test_a_job_waits_for_a_worker_that_registers_later(orchestrator: OrchestratorFactory) -> None:
+    async with orchestrator(echo_blueprint()) as orch:
+        job_id = await orch.create_job("/api/v1/jobs/echo")
+        await orch.wait_for(job_id, statuses=("waiting_for_worker",))
+        worker = WireWorker(orch.session, orch.url, "late")
+        await worker.register("echo")
+        task = await worker.poll_until_task()
+        await worker.result(task, data={"ok": True})
+        doc = await orch.wait_for(job_id)
+    assert doc["status"] == "finished"
+
+
+async def test_dead_worker_tasks_are_redispatched(orchestrator: OrchestratorFactory) -> None:
+    async with orchestrator(echo_blueprint(), WORKER_HEALTH_CHECK_INTERVAL_SECONDS=0.25) as orch:
+        doomed = WireWorker(orch.session, orch.url, "doomed")
+        await doomed.register("echo")
+        job_id = await orch.create_job("/api/v1/jobs/echo")
+        await doomed.poll_until_task()  # taken, then the worker goes silent
+        survivor = WireWorker(orch.session, orch.url, "survivor")
+        await survivor.register("echo")
+        for _ in range(6):  # the survivor keeps heartbeating while the doomed worker expires
+            await survivor.heartbeat()
+            task = await survivor.poll()
+            if task is not None:
+                break
+        assert task is not None
+        await survivor.result(task, data={"rescued": True})
+        doc = await orch.wait_for(job_id)
+        workers = [
+            w["worker_id"]
+            for w in await (await orch.session.get(f"{orch.url}/api/v1/workers", headers=orch.headers)).json()
+        ]
+    assert doc["status"] == "finished"
+    assert doc["state_history"] == {"rescued": True}
+    assert workers == ["survivor"]
