@@ -1,5 +1,7 @@
 """Deadlines: dispatch timeouts, execution timeouts and dead workers never strand a job."""
 
+import asyncio
+
 from tests.blueprints import echo_blueprint
 from tests.conftest import OrchestratorFactory
 from tests.wire import WireWorker
@@ -39,25 +41,28 @@ async def test_a_job_waits_for_a_worker_that_registers_later(orchestrator: Orche
 
 
 async def test_dead_worker_tasks_are_redispatched(orchestrator: OrchestratorFactory) -> None:
-    async with orchestrator(echo_blueprint(), WORKER_HEALTH_CHECK_INTERVAL_SECONDS=0.25) as orch:
+    async with orchestrator(echo_blueprint(), WORKER_HEALTH_CHECK_INTERVAL_SECONDS=0.5) as orch:
         doomed = WireWorker(orch.session, orch.url, "doomed")
         await doomed.register("echo")
         job_id = await orch.create_job("/api/v1/jobs/echo")
         await doomed.poll_until_task()  # taken, then the worker goes silent
         survivor = WireWorker(orch.session, orch.url, "survivor")
         await survivor.register("echo")
-        for _ in range(6):  # the survivor keeps heartbeating while the doomed worker expires
-            await survivor.heartbeat()
-            task = await survivor.poll()
-            if task is not None:
-                break
-        assert task is not None
+
+        async def keep_alive() -> None:
+            while True:
+                await survivor.heartbeat()
+                await asyncio.sleep(0.1)
+
+        beating = asyncio.create_task(keep_alive())
+        try:
+            task = await survivor.poll_until_task()
+        finally:
+            beating.cancel()
         await survivor.result(task, data={"rescued": True})
         doc = await orch.wait_for(job_id)
-        workers = [
-            w["worker_id"]
-            for w in await (await orch.session.get(f"{orch.url}/api/v1/workers", headers=orch.headers)).json()
-        ]
+        async with orch.session.get(f"{orch.url}/api/v1/workers", headers=orch.headers) as r:
+            workers = [w["worker_id"] for w in await r.json()]
     assert doc["status"] == "finished"
     assert doc["state_history"] == {"rescued": True}
     assert workers == ["survivor"]

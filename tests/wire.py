@@ -98,3 +98,20 @@ class WireWorker:
             f"{self.url}/_worker/workers/{self.worker_id}", json=body, headers=self.headers
         ) as r:
             return r.status, await r.json()
+
+    async def event(self, task: dict[str, Any], event_type: str, payload: dict[str, Any]) -> tuple[int, Any]:
+        body = self.sign(
+            {
+                "event_id": f"evt-{time.time_ns()}",
+                "worker_id": self.worker_id,
+                "origin_worker_id": self.worker_id,
+                "event_type": event_type,
+                "payload": payload,
+                "bubbling_chain": [],
+                "target_job_id": task["job_id"],
+                "target_task_id": task["task_id"],
+            },
+            exclude=("security", "bubbling_chain"),
+        )
+        async with self.session.post(f"{self.url}/_worker/events", json=body, headers=self.headers) as r:
+            return r.status, await r.json()

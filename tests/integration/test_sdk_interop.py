@@ -13,7 +13,7 @@ from tests.integration.sdk import sdk_worker
 
 async def test_sdk_worker_completes_a_dispatch_task_job(orchestrator: OrchestratorFactory) -> None:
     async with orchestrator(echo_blueprint()) as orch:
-        with sdk_worker(orch.url, "sdk-echo"):
+        async with sdk_worker(orch.url, "sdk-echo"):
             job_id = await orch.create_job("/api/v1/jobs/echo", {"video": "a.mp4"})
             doc = await orch.wait_for(job_id, timeout=30)
     assert doc["status"] == "finished"
@@ -24,7 +24,7 @@ async def test_sdk_worker_completes_a_dispatch_task_job(orchestrator: Orchestrat
 
 async def test_sdk_workers_complete_a_dispatch_parallel_job(orchestrator: OrchestratorFactory) -> None:
     async with orchestrator(fan_out_blueprint()) as orch:
-        with sdk_worker(orch.url, "sdk-a"), sdk_worker(orch.url, "sdk-b"):
+        async with sdk_worker(orch.url, "sdk-a"), sdk_worker(orch.url, "sdk-b"):
             job_id = await orch.create_job("/api/v1/jobs/fan", {"numbers": [1, 2, 3, 4, 5]})
             doc = await orch.wait_for(job_id, timeout=30)
     assert doc["status"] == "finished"
@@ -35,7 +35,7 @@ async def test_sdk_workers_complete_a_dispatch_parallel_job(orchestrator: Orches
 
 async def test_sdk_transient_failure_is_retried(orchestrator: OrchestratorFactory) -> None:
     async with orchestrator(echo_blueprint("flaky", task_type="flaky")) as orch:
-        with sdk_worker(orch.url, "sdk-flaky"):
+        async with sdk_worker(orch.url, "sdk-flaky"):
             job_id = await orch.create_job("/api/v1/jobs/flaky")
             doc = await orch.wait_for(job_id, timeout=30)
     assert doc["status"] == "finished"
@@ -50,7 +50,7 @@ async def test_cancel_reaches_the_sdk_worker(
     """Through the heartbeat reply (cancel_task_ids), or the WebSocket command when connected."""
     heartbeat = "30" if websocket == "true" else "1"
     async with orchestrator(echo_blueprint("slow", task_type="sleep")) as orch:
-        with sdk_worker(
+        async with sdk_worker(
             orch.url,
             "sdk-slow",
             CANCEL_MARKER_DIR=str(tmp_path),

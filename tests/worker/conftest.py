@@ -1,4 +1,5 @@
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -38,3 +39,26 @@ async def make_worker(fake_orchestrator: FakeOrchestrator) -> AsyncIterator[Make
     yield make
     for worker in workers:
         await worker.stop()
+
+
+@pytest.fixture
+def worker_log() -> Iterator[list[str]]:
+    """Messages logged by ``avtomatika.worker.*`` at INFO and above.
+
+    Not pytest's ``caplog``: a started engine reconfigures root logging, after which caplog
+    stops seeing records for the rest of the session.
+    """
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    handler = Collect(logging.INFO)
+    logger = logging.getLogger("avtomatika.worker")
+    previous_level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    yield messages
+    logger.removeHandler(handler)
+    logger.setLevel(previous_level)

@@ -144,7 +144,7 @@ async def test_results_are_never_retried_on_4xx(
 
 
 async def test_results_are_retried_on_network_errors(
-    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+    session: aiohttp.ClientSession, worker_log: list[str]
 ) -> None:
     unused = FakeOrchestrator()
     await unused.start()
@@ -154,7 +154,7 @@ async def test_results_are_retried_on_network_errors(
     with pytest.raises(aiohttp.ClientConnectionError):
         await make_transport(session, url).send_result(RESULT)
     assert time.monotonic() - started < 2
-    assert [r.message.split(" (attempt")[1][:4] for r in caplog.records if "not delivered" in r.message] == [
+    assert [m.split(" (attempt")[1][:4] for m in worker_log if "not delivered" in m] == [
         " 1/3",
         " 2/3",
     ]

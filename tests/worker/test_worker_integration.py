@@ -1,7 +1,6 @@
 """Our worker against the real orchestrator (memory storage, loopback, free port)."""
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -139,9 +138,8 @@ async def test_a_transient_error_is_retried_then_succeeds(orchestrator: Orchestr
     ids=["heartbeat", "websocket"],
 )
 async def test_cancelling_a_job_cancels_the_running_handler(
-    orchestrator: OrchestratorFactory, channel: dict[str, Any], caplog: pytest.LogCaptureFixture
+    orchestrator: OrchestratorFactory, channel: dict[str, Any], worker_log: list[str]
 ) -> None:
-    caplog.set_level(logging.INFO, logger="avtomatika.worker.commands")
     started = asyncio.Event()
     outcome: list[str] = []
 
@@ -159,7 +157,7 @@ async def test_cancelling_a_job_cancels_the_running_handler(
         job_id = await orch.create_job("/api/v1/jobs/slow")
         await asyncio.wait_for(started.wait(), 10)
         if channel["websocket"]:
-            await eventually(lambda: "command channel connected" in caplog.text, within=5)
+            await eventually(lambda: "command channel connected" in worker_log, within=5)
         async with orch.session.post(
             f"{orch.url}/api/v1/jobs/{job_id}/cancel", headers=orch.headers
         ) as reply:
