@@ -12,10 +12,9 @@ from tests.integration.sdk import sdk_worker
 
 
 async def test_sdk_worker_completes_a_dispatch_task_job(orchestrator: OrchestratorFactory) -> None:
-    async with orchestrator(echo_blueprint()) as orch:
-        async with sdk_worker(orch.url, "sdk-echo"):
-            job_id = await orch.create_job("/api/v1/jobs/echo", {"video": "a.mp4"})
-            doc = await orch.wait_for(job_id, timeout=30)
+    async with orchestrator(echo_blueprint()) as orch, sdk_worker(orch.url, "sdk-echo"):
+        job_id = await orch.create_job("/api/v1/jobs/echo", {"video": "a.mp4"})
+        doc = await orch.wait_for(job_id, timeout=30)
     assert doc["status"] == "finished"
     assert doc["current_state"] == "done"
     assert doc["state_history"]["echo"] == {"video": "a.mp4"}
@@ -23,10 +22,13 @@ async def test_sdk_worker_completes_a_dispatch_task_job(orchestrator: Orchestrat
 
 
 async def test_sdk_workers_complete_a_dispatch_parallel_job(orchestrator: OrchestratorFactory) -> None:
-    async with orchestrator(fan_out_blueprint()) as orch:
-        async with sdk_worker(orch.url, "sdk-a"), sdk_worker(orch.url, "sdk-b"):
-            job_id = await orch.create_job("/api/v1/jobs/fan", {"numbers": [1, 2, 3, 4, 5]})
-            doc = await orch.wait_for(job_id, timeout=30)
+    async with (
+        orchestrator(fan_out_blueprint()) as orch,
+        sdk_worker(orch.url, "sdk-a"),
+        sdk_worker(orch.url, "sdk-b"),
+    ):
+        job_id = await orch.create_job("/api/v1/jobs/fan", {"numbers": [1, 2, 3, 4, 5]})
+        doc = await orch.wait_for(job_id, timeout=30)
     assert doc["status"] == "finished"
     assert doc["state_history"]["total"] == 1 + 4 + 9 + 16 + 25
     assert doc["state_history"]["branches"] == 5
@@ -34,10 +36,12 @@ async def test_sdk_workers_complete_a_dispatch_parallel_job(orchestrator: Orches
 
 
 async def test_sdk_transient_failure_is_retried(orchestrator: OrchestratorFactory) -> None:
-    async with orchestrator(echo_blueprint("flaky", task_type="flaky")) as orch:
-        async with sdk_worker(orch.url, "sdk-flaky"):
-            job_id = await orch.create_job("/api/v1/jobs/flaky")
-            doc = await orch.wait_for(job_id, timeout=30)
+    async with (
+        orchestrator(echo_blueprint("flaky", task_type="flaky")) as orch,
+        sdk_worker(orch.url, "sdk-flaky"),
+    ):
+        job_id = await orch.create_job("/api/v1/jobs/flaky")
+        doc = await orch.wait_for(job_id, timeout=30)
     assert doc["status"] == "finished"
     assert [r["status"] for r in doc["results"]] == ["failure", "success"]
     assert doc["results"][0]["error"]["code"] == "TRANSIENT_ERROR"
@@ -49,22 +53,22 @@ async def test_cancel_reaches_the_sdk_worker(
 ) -> None:
     """Through the heartbeat reply (cancel_task_ids), or the WebSocket command when connected."""
     heartbeat = "30" if websocket == "true" else "1"
-    async with orchestrator(echo_blueprint("slow", task_type="sleep")) as orch:
-        async with sdk_worker(
+    async with (
+        orchestrator(echo_blueprint("slow", task_type="sleep")) as orch,
+        sdk_worker(
             orch.url,
             "sdk-slow",
             CANCEL_MARKER_DIR=str(tmp_path),
             WORKER_ENABLE_WEBSOCKETS=websocket,
             HEARTBEAT_INTERVAL=heartbeat,
-        ):
-            job_id = await orch.create_job("/api/v1/jobs/slow", {"seconds": 60})
-            task_id = await _running_task(orch, job_id)
-            async with orch.session.post(
-                f"{orch.url}/api/v1/jobs/{job_id}/cancel", headers=orch.headers
-            ) as r:
-                assert r.status == 200
-            await _eventually(lambda: (tmp_path / task_id).exists(), "the SDK handler to be cancelled")
-            doc = await orch.job(job_id)
+        ),
+    ):
+        job_id = await orch.create_job("/api/v1/jobs/slow", {"seconds": 60})
+        task_id = await _running_task(orch, job_id)
+        async with orch.session.post(f"{orch.url}/api/v1/jobs/{job_id}/cancel", headers=orch.headers) as r:
+            assert r.status == 200
+        await _eventually(lambda: (tmp_path / task_id).exists(), "the SDK handler to be cancelled")
+        doc = await orch.job(job_id)
     assert doc["status"] == "cancelled"
     assert doc["tasks"] == []
 
