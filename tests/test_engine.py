@@ -169,3 +169,32 @@ async def test_background_jobs_and_cancel_from_code(orchestrator: OrchestratorFa
         assert await engine.cancel_job(job_id) is True
         assert await engine.cancel_job(job_id) is False
         assert await engine.cancel_job("missing") is False
+
+
+async def test_stop_hands_back_a_step_that_does_not_finish_in_time() -> None:
+    from avtomatika.executor import JobExecutor
+
+    bp = Blueprint(name="stuck", api_version="v1", api_endpoint="/jobs/stuck")
+    started = asyncio.Event()
+
+    @bp.handler(is_start=True)
+    async def start(actions: ActionFactory) -> None:
+        started.set()
+        await asyncio.sleep(60)
+        actions.go_to("done")
+
+    @bp.handler(is_end=True)
+    async def done() -> None:
+        return None
+
+    engine = OrchestratorEngine(MemoryStorage(), make_config(EXECUTOR_LEASE_SECONDS=60))
+    engine.register_blueprint(bp)
+    executor = JobExecutor(engine.services)
+    loop_task = asyncio.create_task(executor.run())
+    job_id = await engine.create_background_job("stuck")
+    await started.wait()
+    await executor.stop(timeout=0.1)
+    await loop_task
+    lease = await engine.storage.claim_run("another-instance", 30, timeout=1)
+    assert lease is not None
+    assert lease.job_id == job_id

@@ -31,22 +31,24 @@ def main() -> None:
 @click.option("--host", default=None, help="Bind address (default: API_HOST).")
 @click.option("--port", type=int, default=None, help="Port (default: API_PORT).")
 def serve(target: str | None, host: str | None, port: int | None) -> None:
-    """Run an orchestrator: TARGET is 'module:engine' or omitted to serve BLUEPRINTS_DIR on memory storage."""
+    """Run an orchestrator: TARGET is 'module:engine', or omitted to serve BLUEPRINTS_DIR on the storage
+    that STORAGE_BACKEND selects."""
     from avtomatika.config import Config
     from avtomatika.engine import OrchestratorEngine
-    from avtomatika.storage import MemoryStorage
+    from avtomatika.storage.factory import storage_from_config
 
-    if target:
-        engine = _import_object(target)
-        if not isinstance(engine, OrchestratorEngine):
-            raise click.BadParameter(f"{target} is not an OrchestratorEngine")
-    else:
-        engine = OrchestratorEngine(MemoryStorage(), Config())
-    if host is not None:
-        engine.config.API_HOST = host
-    if port is not None:
-        engine.config.API_PORT = port
     try:
+        if target:
+            engine = _import_object(target)
+            if not isinstance(engine, OrchestratorEngine):
+                raise click.BadParameter(f"{target} is not an OrchestratorEngine")
+        else:
+            config = Config()
+            engine = OrchestratorEngine(storage_from_config(config), config)
+        if host is not None:
+            engine.config.API_HOST = host
+        if port is not None:
+            engine.config.API_PORT = port
         engine.run()
     except AvtomatikaError as exc:
         raise click.ClickException(str(exc)) from exc

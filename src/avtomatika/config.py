@@ -17,6 +17,11 @@ _FALSE = {"false", "0", "no", "off", ""}
 # name -> (type, default). The order follows spec/config.md.
 _FIELDS: dict[str, tuple[type, Any]] = {
     "INSTANCE_ID": (str, None),
+    "STORAGE_BACKEND": (str, "memory"),
+    "REDIS_URL": (str, ""),
+    "REDIS_HOST": (str, ""),
+    "REDIS_PORT": (int, 6379),
+    "REDIS_DB": (int, 0),
     "API_HOST": (str, "0.0.0.0"),
     "API_PORT": (int, 8080),
     "ENABLE_CLIENT_API": (bool, True),
@@ -73,6 +78,11 @@ class Config:
     """Orchestrator settings. Attribute names are the environment variable names."""
 
     INSTANCE_ID: str
+    STORAGE_BACKEND: str
+    REDIS_URL: str
+    REDIS_HOST: str
+    REDIS_PORT: int
+    REDIS_DB: int
     API_HOST: str
     API_PORT: int
     ENABLE_CLIENT_API: bool
@@ -127,6 +137,15 @@ class Config:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)!r}")
         if self.EXECUTOR_MAX_CONCURRENT_JOBS < 1:
             raise ConfigError("EXECUTOR_MAX_CONCURRENT_JOBS must be at least 1")
+
+    @property
+    def redis_url(self) -> str:
+        """``REDIS_URL``, else one built from ``REDIS_HOST``/``REDIS_PORT``/``REDIS_DB``."""
+        if self.REDIS_URL:
+            return self.REDIS_URL
+        if self.REDIS_HOST:
+            return f"redis://{self.REDIS_HOST}:{self.REDIS_PORT}/{self.REDIS_DB}"
+        return ""
 
     @property
     def worker_ttl(self) -> float:

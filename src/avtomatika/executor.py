@@ -84,16 +84,21 @@ class JobExecutor:
                     logger.exception("Could not renew the lease on job %s", lease.job_id)
 
     async def stop(self, timeout: float = 10.0) -> None:
-        """Stop claiming; let in-flight steps finish, then cancel the rest (their leases expire)."""
+        """Stop claiming; let in-flight steps finish, then cancel the rest and hand them back."""
         self._stopping.set()
         if self._claimer is not None:
             # Waiting for work is cancellation-safe: no entry is claimed for a cancelled waiter.
             self._claimer.cancel()
-        if self._inflight:
-            _, pending = await asyncio.wait(list(self._inflight), timeout=timeout)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        if not self._inflight:
+            return
+        _, pending = await asyncio.wait(list(self._inflight), timeout=timeout)
+        leases = [self._inflight[task] for task in pending if task in self._inflight]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        # Hand unfinished steps back at once instead of making others wait for the lease to expire.
+        for lease in leases:
+            await self._services.storage.enqueue_run(lease.job_id, clock_now())
 
     async def _guarded_step(self, lease: RunLease) -> None:
         try:

@@ -113,6 +113,8 @@ async def _apply_action(
         _require_state(bp, action.state)
         go_to(job, action.state, now, effects)
     elif isinstance(action, DispatchTask):
+        for target in action.spec.transitions.values():
+            _require_state(bp, target)
         job.status = JobStatus.WAITING_FOR_WORKER
         _dispatch(job, [action.spec], now)
         await place_tasks(job, services.dispatcher, services.config, now, effects)

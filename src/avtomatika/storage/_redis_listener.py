@@ -110,4 +110,4 @@ class WakeListener:
 
 async def _close(pubsub: PubSub) -> None:
     with contextlib.suppress(Exception):
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated

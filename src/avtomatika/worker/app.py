@@ -75,7 +75,7 @@ class Worker:
         self._owned_session: aiohttp.ClientSession | None = None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> "Worker":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:
         """A worker configured by ``AVTOMATIKA_URL``, ``AVTOMATIKA_WORKER_TOKEN``,
         ``AVTOMATIKA_WORKER_ID`` and ``AVTOMATIKA_MAX_CONCURRENT_TASKS`` (see ``settings``);
         keyword ``options`` are passed to the constructor and take precedence.
@@ -98,6 +98,8 @@ class Worker:
     ) -> Callable[[Handler], Handler]:
         """Register the decorated async or sync function as the handler of skill ``name``.
 
+        ``type`` is an alternative name the orchestrator may dispatch the skill by; the schemas,
+        ``output_statuses`` (custom result statuses) and ``description`` are advertised as given.
         Parameters are injected by name (see ``avtomatika.worker.skills``); the return value is
         mapped to a result as described in ``avtomatika.worker.results``. The function is
         returned unchanged, so it stays directly callable in tests.

@@ -1,0 +1,21 @@
+"""Chooses the storage backend from configuration (``STORAGE_BACKEND``, ``REDIS_URL``)."""
+
+from avtomatika.config import Config
+from avtomatika.errors import ConfigError
+from avtomatika.storage.base import StorageBackend
+from avtomatika.storage.memory import MemoryStorage
+
+
+def storage_from_config(config: Config) -> StorageBackend:
+    """Memory by default; Redis when ``STORAGE_BACKEND=redis`` (the URL is then required)."""
+    backend = config.STORAGE_BACKEND.strip().lower()
+    if backend == "memory":
+        return MemoryStorage()
+    if backend == "redis":
+        url = config.redis_url
+        if not url:
+            raise ConfigError("STORAGE_BACKEND=redis needs REDIS_URL (or REDIS_HOST)")
+        from avtomatika.storage.redis import RedisStorage
+
+        return RedisStorage.from_url(url)
+    raise ConfigError(f"STORAGE_BACKEND={config.STORAGE_BACKEND!r} must be 'memory' or 'redis'")
