@@ -11,7 +11,6 @@ from avtomatika.errors import ConfigError
 from avtomatika.storage import MemoryStorage
 from avtomatika.storage.factory import storage_from_config
 
-
 FLOWS = (
     "from avtomatika import Blueprint\n"
     "bp = Blueprint('flow')\n"
