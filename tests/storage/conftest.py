@@ -5,8 +5,11 @@ an async generator that yields one fresh, empty, initialised backend and cleans 
 it; a backend whose server is unavailable should ``pytest.skip`` from its factory.
 """
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import NoReturn
 
 import pytest
 
@@ -25,7 +28,58 @@ async def make_memory() -> AsyncIterator[StorageBackend]:
         await storage.close()
 
 
-BACKENDS: dict[str, BackendFactory] = {"memory": make_memory}
+REDIS_URL = os.environ.get("AVTOMATIKA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def service_unavailable(reason: str) -> NoReturn:
+    """Skip locally; fail when the run requires real services (CI sets AVTOMATIKA_REQUIRE_SERVICES=1)."""
+    if os.environ.get("AVTOMATIKA_REQUIRE_SERVICES") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+async def delete_redis_keys(prefix: str) -> None:
+    """Remove every key under ``prefix`` (tests only: SCAN is never used by the backend)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await client.unlink(*keys)
+    finally:
+        await client.aclose()
+
+
+@asynccontextmanager
+async def redis_storages(count: int = 1, prefix: str | None = None) -> AsyncIterator[list[StorageBackend]]:
+    """``count`` initialised RedisStorage instances sharing one fresh key prefix (like instances
+    of one deployment); their keys are deleted afterwards."""
+    from redis.exceptions import RedisError
+
+    from avtomatika.storage.redis import RedisStorage
+
+    prefix = prefix or f"avtomatika-test-{uuid.uuid4().hex[:16]}"
+    storages = [RedisStorage.from_url(REDIS_URL, prefix=prefix) for _ in range(count)]
+    try:
+        try:
+            for storage in storages:
+                await storage.initialize()
+        except (RedisError, OSError) as exc:
+            service_unavailable(f"Redis at {REDIS_URL} is unreachable: {exc}")
+        yield list(storages)
+    finally:
+        for storage in storages:
+            await storage.close()
+        await delete_redis_keys(prefix)
+
+
+async def make_redis() -> AsyncIterator[StorageBackend]:
+    async with redis_storages() as (storage,):
+        yield storage
+
+
+BACKENDS: dict[str, BackendFactory] = {"memory": make_memory, "redis": make_redis}
 
 
 @pytest.fixture(scope="session", params=sorted(BACKENDS))

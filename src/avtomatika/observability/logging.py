@@ -1,6 +1,8 @@
 """Logging through a queue so that writing log lines never blocks the event loop.
 
-Only the ``avtomatika`` logger is configured (never the root logger), once per process.
+Only the ``avtomatika`` logger is touched, and only its level when the application has
+configured logging itself (a handler on the root logger): then our records simply flow to
+the application's handlers. Otherwise a queue-fed stderr handler is installed, once.
 """
 
 import atexit
@@ -32,7 +34,7 @@ def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
     global _listener
     logger = logging.getLogger("avtomatika")
     logger.setLevel(level)
-    if _listener is not None:
+    if _listener is not None or logging.getLogger().handlers:
         return
     handler = logging.StreamHandler(sys.stderr)
     formatter: logging.Formatter = (
@@ -43,7 +45,6 @@ def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
     handler.setFormatter(formatter)
     log_queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     logger.addHandler(logging.handlers.QueueHandler(log_queue))
-    logger.propagate = False
     _listener = logging.handlers.QueueListener(log_queue, handler)
     _listener.start()
     atexit.register(_listener.stop)
