@@ -29,6 +29,7 @@ async def test_200_way_fan_in_with_concurrent_results(orchestrator: Orchestrator
     assert all(status == 200 for status, _ in replies)
     assert doc["status"] == "finished"
     assert doc["state_history"]["runs"] == 1
+    assert doc["path"] == ["start", "collect", "done"]
     assert doc["state_history"]["branches"] == 200
     assert doc["state_history"]["total"] == sum(n * n for n in range(200))
 

@@ -24,6 +24,7 @@ async def test_duplicate_results_posted_concurrently_are_applied_once(
     assert doc["status"] == "finished"
     assert len(doc["results"]) == 1
     assert doc["transition_count"] == 2
+    assert doc["path"] == ["start", "done"]
 
 
 async def test_result_from_another_worker_is_refused(orchestrator: OrchestratorFactory) -> None:

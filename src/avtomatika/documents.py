@@ -12,6 +12,7 @@ def document(job: Job) -> dict[str, Any]:
         "id": job.id,
         "blueprint_name": job.blueprint_name,
         "current_state": job.current_state,
+        "path": job.path,
         "status": job.status.value,
         "initial_data": job.initial_data,
         "state_history": job.state_history,

@@ -48,6 +48,7 @@ def new_job(
         security=security,
         metadata=metadata,
         parent_job_id=parent_job_id,
+        path=[bp.start_state],
     )
 
 

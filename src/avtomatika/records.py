@@ -108,6 +108,8 @@ class Job(Record):
     progress: float | None = None
     progress_message: str | None = None
     finished_at: float | None = None
+    path: list[str] = msgspec.field(default_factory=list)
+    """Every state the job has entered, in order: its audit trail through the blueprint."""
 
     def applied(self, task_id: str) -> bool:
         """Whether a result for ``task_id`` was already applied (duplicate detection)."""

@@ -166,6 +166,7 @@ def _start_child(services: Services, job: Job, action: RunBlueprint, now: float,
         security=job.security,
         metadata=job.metadata,
         parent_job_id=job.id,
+        path=[child_bp.start_state],
     )
     effects.create_jobs.append(child)
     job.child = ChildWait(job_id=child.id, transitions=action.transitions)

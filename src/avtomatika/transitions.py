@@ -27,8 +27,13 @@ def new_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def go_to(job: Job, state: str, now: float, effects: Effects) -> Effects:
+def enter(job: Job, state: str) -> None:
     job.current_state = state
+    job.path.append(state)
+
+
+def go_to(job: Job, state: str, now: float, effects: Effects) -> Effects:
+    enter(job, state)
     job.status = JobStatus.RUNNING
     job.retry_count = 0
     job.updated_at = now
@@ -81,7 +86,7 @@ def complete_branch(job: Job, task_id: str, result: dict[str, Any], now: float, 
     job.aggregation_results[task_id] = result
     job.updated_at = now
     if not job.tasks and job.aggregation_target is not None:
-        job.current_state = job.aggregation_target
+        enter(job, job.aggregation_target)
         job.status = JobStatus.RUNNING
         job.retry_count = 0
         effects.run_at = now

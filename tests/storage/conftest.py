@@ -62,11 +62,13 @@ async def redis_storages(count: int = 1, prefix: str | None = None) -> AsyncIter
     prefix = prefix or f"avtomatika-test-{uuid.uuid4().hex[:16]}"
     storages = [RedisStorage.from_url(REDIS_URL, prefix=prefix) for _ in range(count)]
     try:
-        try:
-            for storage in storages:
-                await storage.initialize()
-        except (RedisError, OSError) as exc:
-            service_unavailable(f"Redis at {REDIS_URL} is unreachable: {exc}")
+        for storage in storages:
+            await storage.initialize()
+    except (RedisError, OSError) as exc:
+        for storage in storages:
+            await storage.close()
+        service_unavailable(f"Redis at {REDIS_URL} is unreachable: {exc}")
+    try:
         yield list(storages)
     finally:
         for storage in storages:
