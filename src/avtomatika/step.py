@@ -14,12 +14,13 @@ from avtomatika.context import (
     RunBlueprint,
 )
 from avtomatika.data_types import ClientConfig, JobContext
+from avtomatika.jobs import new_job
 from avtomatika.placement import place_tasks
 from avtomatika.protocol.constants import TERMINAL_STATUSES, JobStatus
 from avtomatika.records import ChildWait, HumanWait, Job, TaskSpec
 from avtomatika.services import Services
 from avtomatika.storage.base import Effects
-from avtomatika.transitions import add_tasks, end, go_to, new_id, retry_delay
+from avtomatika.transitions import add_tasks, end, go_to, retry_delay
 
 logger = logging.getLogger(__name__)
 
@@ -149,24 +150,18 @@ def _require_state(bp: Blueprint, state: str) -> None:
 
 
 def _start_child(services: Services, job: Job, action: RunBlueprint, now: float, effects: Effects) -> None:
-    if action.blueprint_name not in services.blueprints:
+    child_bp = services.blueprints.get(action.blueprint_name)
+    if child_bp is None:
         raise ValueError(f"Child blueprint '{action.blueprint_name}' is not registered")
-    child_bp = services.blueprints[action.blueprint_name]
-    child = Job(
-        id=new_id(),
-        blueprint_name=child_bp.name,
-        current_state=child_bp.start_state,
-        status=JobStatus.PENDING,
-        client_id=job.client_id,
-        created_at=now,
-        updated_at=now,
-        initial_data=action.initial_data,
+    child = new_job(
+        child_bp,
+        job.client_id,
+        action.initial_data,
         dispatch_timeout=action.dispatch_timeout,
         result_timeout=action.result_timeout,
         security=job.security,
         metadata=job.metadata,
         parent_job_id=job.id,
-        path=[child_bp.start_state],
     )
     effects.create_jobs.append(child)
     job.child = ChildWait(job_id=child.id, transitions=action.transitions)

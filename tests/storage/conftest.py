@@ -9,11 +9,14 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
 from avtomatika.storage import MemoryStorage, StorageBackend
+
+if TYPE_CHECKING:
+    from avtomatika.storage.redis import RedisStorage
 
 BackendFactory = Callable[[], AsyncIterator[StorageBackend]]
 OpenBackend = Callable[[], AbstractAsyncContextManager[StorageBackend]]
@@ -38,11 +41,11 @@ def service_unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-async def delete_redis_keys(prefix: str) -> None:
+async def delete_redis_keys(prefix: str, url: str = REDIS_URL) -> None:
     """Remove every key under ``prefix`` (tests only: SCAN is never used by the backend)."""
     import redis.asyncio as aioredis
 
-    client = aioredis.Redis.from_url(REDIS_URL)
+    client = aioredis.Redis.from_url(url)
     try:
         keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
         if keys:
@@ -52,28 +55,28 @@ async def delete_redis_keys(prefix: str) -> None:
 
 
 @asynccontextmanager
-async def redis_storages(count: int = 1, prefix: str | None = None) -> AsyncIterator[list[StorageBackend]]:
+async def redis_storages(count: int = 1, url: str = REDIS_URL) -> AsyncIterator[list["RedisStorage"]]:
     """``count`` initialised RedisStorage instances sharing one fresh key prefix (like instances
     of one deployment); their keys are deleted afterwards."""
     from redis.exceptions import RedisError
 
     from avtomatika.storage.redis import RedisStorage
 
-    prefix = prefix or f"avtomatika-test-{uuid.uuid4().hex[:16]}"
-    storages = [RedisStorage.from_url(REDIS_URL, prefix=prefix) for _ in range(count)]
+    prefix = f"avtomatika-test-{uuid.uuid4().hex[:16]}"
+    storages = [RedisStorage.from_url(url, prefix=prefix) for _ in range(count)]
     try:
         for storage in storages:
             await storage.initialize()
     except (RedisError, OSError) as exc:
         for storage in storages:
             await storage.close()
-        service_unavailable(f"Redis at {REDIS_URL} is unreachable: {exc}")
+        service_unavailable(f"Redis at {url} is unreachable: {exc}")
     try:
         yield list(storages)
     finally:
         for storage in storages:
             await storage.close()
-        await delete_redis_keys(prefix)
+        await delete_redis_keys(prefix, url)
 
 
 async def make_redis() -> AsyncIterator[StorageBackend]:

@@ -2,7 +2,7 @@
 
 import asyncio
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -22,6 +22,7 @@ from avtomatika.security import AuthError, SignatureError, WorkerIdentity, check
 from avtomatika.services import Services
 
 _WORKER_ID = re.compile(WORKER_ID_PATTERN)
+T = TypeVar("T")
 EVENT_SIGNATURE_EXCLUDE = ("security", "bubbling_chain")
 
 
@@ -47,12 +48,19 @@ def verify(request: web.Request, identity: WorkerIdentity, raw: dict[str, Any], 
         raise forbidden(str(exc)) from None
 
 
-async def register(request: web.Request) -> web.Response:
+async def read_signed(
+    request: web.Request, kind: type[T], what: str, exclude: tuple[str, ...] = ("security",)
+) -> tuple[WorkerIdentity, T]:
+    """A signed worker message: authenticated by its ``worker_id``, verified, then typed."""
     raw = await read_object(request)
     assert raw is not None
     identity = identify(request, raw.get("worker_id"))
-    verify(request, identity, raw)
-    registration = convert(raw, WorkerRegistration, "WorkerRegistration payload")
+    verify(request, identity, raw, exclude=exclude)
+    return identity, convert(raw, kind, what)
+
+
+async def register(request: web.Request) -> web.Response:
+    _, registration = await read_signed(request, WorkerRegistration, "WorkerRegistration payload")
     if not _WORKER_ID.match(registration.worker_id):
         raise bad_request(f"worker_id '{registration.worker_id}' must match {WORKER_ID_PATTERN}")
     await workers.register(_services(request), registration)
@@ -87,11 +95,7 @@ async def next_task(request: web.Request) -> web.StreamResponse:
 
 
 async def post_result(request: web.Request) -> web.Response:
-    raw = await read_object(request)
-    assert raw is not None
-    identity = identify(request, raw.get("worker_id"))
-    verify(request, identity, raw)
-    result = convert(raw, TaskResult, "TaskResult payload")
+    identity, result = await read_signed(request, TaskResult, "TaskResult payload")
     response = await results.apply_result(_services(request), identity.worker_id, result)
     return json_response(response)
 
@@ -115,11 +119,7 @@ async def heartbeat(request: web.Request) -> web.Response:
 
 
 async def post_event(request: web.Request) -> web.Response:
-    raw = await read_object(request)
-    assert raw is not None
-    identity = identify(request, raw.get("worker_id"))
-    verify(request, identity, raw, exclude=EVENT_SIGNATURE_EXCLUDE)
-    event = convert(raw, WorkerEventPayload, "event payload")
+    identity, event = await read_signed(request, WorkerEventPayload, "event payload", EVENT_SIGNATURE_EXCLUDE)
     await workers.apply_event(_services(request), identity.worker_id, event)
     return json_response({"status": "event_accepted"})
 

@@ -71,6 +71,8 @@ class Signal:
 
     def arm(self, at: float) -> None:
         """Notify at epoch time ``at`` (one timer, kept at the earliest time asked for)."""
+        if not math.isfinite(at):
+            return
         if self._timer is not None:
             if self._timer_at <= at:
                 return

@@ -15,8 +15,7 @@ import msgspec
 
 from avtomatika.codec import decode
 from avtomatika.protocol.models import WorkerCommand
-from avtomatika.worker.backoff import Backoff
-from avtomatika.worker.transport import NETWORK_ERRORS
+from avtomatika.worker.backoff import NETWORK_ERRORS, Backoff
 
 logger = logging.getLogger(__name__)
 

@@ -21,14 +21,14 @@ from avtomatika.protocol.models import (
     WorkerCommand,
     WorkerRegistration,
 )
-from avtomatika.worker.backoff import Backoff
+from avtomatika.worker.backoff import Backoff, retry_transient
 from avtomatika.worker.commands import CommandChannel
-from avtomatika.worker.errors import OrchestratorError, WorkerUnknownError
+from avtomatika.worker.errors import WorkerUnknownError
 from avtomatika.worker.execution import TaskExecutor
 from avtomatika.worker.heartbeat import HeartbeatLoop
 from avtomatika.worker.settings import WorkerSettings
 from avtomatika.worker.skills import SkillRegistry
-from avtomatika.worker.transport import NETWORK_ERRORS, TRANSPORT_ERRORS, Transport
+from avtomatika.worker.transport import TRANSPORT_ERRORS, Transport
 
 logger = logging.getLogger(__name__)
 
@@ -91,20 +91,7 @@ class WorkerRuntime:
             logger.info("final offline heartbeat not delivered: %s", exc)
 
     async def _register_until_accepted(self) -> None:
-        backoff = Backoff(1.0, 60.0)
-        while True:
-            try:
-                await self._register()
-                return
-            except OrchestratorError as exc:
-                if exc.status < 500:
-                    raise
-                failure: Exception = exc
-            except NETWORK_ERRORS as exc:
-                failure = exc
-            delay = backoff.next_delay()
-            logger.warning("registration failed, retrying in %.1fs: %s", delay, failure)
-            await asyncio.sleep(delay)
+        await retry_transient(self._register, Backoff(1.0, 60.0), "registration")
 
     async def _register(self) -> None:
         await self._transport.register(self._registration())

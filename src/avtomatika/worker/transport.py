@@ -5,7 +5,6 @@ the protocol signs with, an HMAC ``security`` block over the canonical form (pro
 Stamping happens per attempt, so a retried message never falls outside the replay window.
 """
 
-import asyncio
 import logging
 from typing import Any, Final, TypeVar
 
@@ -26,12 +25,11 @@ from avtomatika.protocol.models import (
     WorkerEventPayload,
     WorkerRegistration,
 )
-from avtomatika.worker.backoff import Backoff
+from avtomatika.worker.backoff import NETWORK_ERRORS, Backoff, retry_transient
 from avtomatika.worker.errors import OrchestratorError, WorkerUnknownError
 
 logger = logging.getLogger(__name__)
 
-NETWORK_ERRORS: Final = (aiohttp.ClientError, TimeoutError)
 TRANSPORT_ERRORS: Final = (*NETWORK_ERRORS, OrchestratorError)
 """What any call may raise besides cancellation; retry loops catch exactly these."""
 
@@ -100,26 +98,10 @@ class Transport:
     async def send_result(self, result: TaskResult) -> ResultResponse:
         """W3, retried with backoff on network errors and 5xx; a 4xx is final and raised at once."""
         backoff = Backoff(self._result_retry_delay, 30.0)
-        for attempt in range(1, self._result_attempts):
-            try:
-                return await self._deliver_result(result)
-            except OrchestratorError as exc:
-                if exc.status < 500:
-                    raise
-                failure: Exception = exc
-            except NETWORK_ERRORS as exc:
-                failure = exc
-            delay = backoff.next_delay()
-            logger.warning(
-                "result of task %s not delivered (attempt %d/%d, retrying in %.1fs): %s",
-                result.task_id,
-                attempt,
-                self._result_attempts,
-                delay,
-                failure,
-            )
-            await asyncio.sleep(delay)
-        return await self._deliver_result(result)
+        what = f"result of task {result.task_id}"
+        return await retry_transient(
+            lambda: self._deliver_result(result), backoff, what, self._result_attempts
+        )
 
     async def _deliver_result(self, result: TaskResult) -> ResultResponse:
         path = "/_worker/tasks/result"

@@ -1,0 +1,449 @@
+"""Redis-only regressions: several instances on one server, the wake-up channel, expiry,
+compression and connection failures (lifecycle.md W-08, W-11, W-23, W-29).
+
+Every test uses its own key prefix (``redis_storages``) and deletes its keys afterwards.
+"""
+
+import asyncio
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from avtomatika import clock
+from avtomatika.protocol.constants import JobStatus
+from avtomatika.protocol.models import Resources, ResourcesUsage, SkillInfo, WorkerCapabilities
+from avtomatika.records import HeartbeatUpdate, TaskState
+from avtomatika.storage import Effects
+from avtomatika.storage._redis_keys import Keys
+from avtomatika.storage._redis_wakeup import Attempt, shielded
+from avtomatika.storage.redis import RedisStorage
+from tests.conftest import free_port
+from tests.storage.conftest import REDIS_URL, redis_storages
+from tests.storage.test_conformance import make_job, make_task, make_worker
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+async def pair() -> AsyncIterator[tuple[RedisStorage, RedisStorage]]:
+    """Two instances of one deployment: separate clients and listeners, same keys."""
+    async with redis_storages(2) as (first, second):
+        yield first, second
+
+
+@pytest.fixture
+async def raw() -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+def keys_of(storage: RedisStorage) -> Keys:
+    return storage._keys
+
+
+def with_client_name(url: str, name: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}client_name={name}"
+
+
+async def connections_named(raw: aioredis.Redis, name: str) -> list[dict[str, str]]:
+    return [c for c in await raw.client_list() if c.get("name") == name]
+
+
+# --- several instances ----------------------------------------------------------------
+
+
+async def test_task_pushed_by_another_instance_reaches_a_waiting_poll(
+    pair: tuple[RedisStorage, RedisStorage],
+) -> None:
+    """W-08: a task pushed while a worker long-polls on another instance is delivered, not lost."""
+    a, b = pair
+    for attempt in range(5):
+        waiter = asyncio.create_task(a.poll_task("w1", 3))
+        await asyncio.sleep(0.05)
+        assert not waiter.done()
+        start = time.monotonic()
+        assert await b.create_job(make_job(), Effects(push_tasks=[make_task(f"t{attempt}")]))
+        polled = await waiter
+        assert time.monotonic() - start < 0.1, "the poll was not woken by the push"
+        assert polled is not None
+        assert (polled.task_id, polled.state) == (f"t{attempt}", TaskState.RUNNING)
+        assert await b.get_tasks([f"t{attempt}"]) == [polled]
+
+
+async def test_polls_on_two_instances_get_each_task_once(pair: tuple[RedisStorage, RedisStorage]) -> None:
+    a, b = pair
+    waiters = [asyncio.create_task(s.poll_task("w1", 3)) for s in (a, b) for _ in range(10)]
+    await asyncio.sleep(0.05)
+    await b.create_job(make_job(), Effects(push_tasks=[make_task(f"t{i}") for i in range(12)]))
+    for index in range(12, 20):
+        await a.create_job(make_job(), Effects(push_tasks=[make_task(f"t{index}")]))
+    polled = await asyncio.gather(*waiters)
+    assert sorted(t.task_id for t in polled if t is not None) == sorted(f"t{i}" for i in range(20))
+
+
+async def test_run_enqueued_on_another_instance_wakes_a_claim(pair: tuple[RedisStorage, RedisStorage]) -> None:
+    a, b = pair
+    waiter = asyncio.create_task(a.claim_run("exec-a", 30, 3))
+    await asyncio.sleep(0.05)
+    start = time.monotonic()
+    await b.enqueue_run("j1", clock.now())
+    lease = await waiter
+    assert lease is not None
+    assert lease.job_id == "j1"
+    assert time.monotonic() - start < 0.1
+    # A delayed entry from another instance re-arms the waiting claimant's timer.
+    waiter = asyncio.create_task(a.claim_run("exec-a", 30, 3))
+    await asyncio.sleep(0.05)
+    start = time.monotonic()
+    await b.enqueue_run("j2", clock.now() + 0.3)
+    lease = await waiter
+    assert lease is not None
+    assert lease.job_id == "j2"
+    assert 0.25 <= time.monotonic() - start < 0.5
+
+
+async def test_one_ready_run_goes_to_one_instance(pair: tuple[RedisStorage, RedisStorage]) -> None:
+    a, b = pair
+    waiters = [asyncio.create_task(s.claim_run("exec", 30, 0.3)) for s in (a, b, a, b)]
+    await asyncio.sleep(0.05)
+    await a.enqueue_run("j1", clock.now())
+    leases = await asyncio.gather(*waiters)
+    assert [lease.job_id for lease in leases if lease is not None] == ["j1"]
+
+
+async def test_concurrent_commits_on_two_instances_exactly_one_wins(
+    pair: tuple[RedisStorage, RedisStorage],
+) -> None:
+    """W-23: writers holding the same version race; one commit applies, the others change nothing."""
+    a, b = pair
+    job = make_job()
+    await a.create_job(job)
+    copies = [await s.get_job(job.id) for s in (a, b) * 4]
+    commits = []
+    for index, copy in enumerate(copies):
+        assert copy is not None
+        copy.current_state = f"writer-{index}"
+        effects = Effects(push_tasks=[make_task(f"t{index}")])
+        commits.append((a, b)[index % 2].commit(copy, 1, effects))
+    results = await asyncio.gather(*commits)
+    assert results.count(True) == 1
+    winner = results.index(True)
+    stored = await b.get_job(job.id)
+    assert stored is not None
+    assert (stored.version, stored.current_state) == (2, f"writer-{winner}")
+    tasks = await a.get_tasks([f"t{index}" for index in range(len(copies))])
+    assert [t.task_id for t in tasks if t is not None] == [f"t{winner}"]
+
+
+async def test_expired_lease_is_taken_over_by_another_instance(
+    pair: tuple[RedisStorage, RedisStorage],
+) -> None:
+    a, b = pair
+    job = make_job()
+    await a.create_job(job)
+    lost = await a.claim_run("exec-a", 0.2, 0)
+    assert lost is not None
+    assert await b.claim_run("exec-b", 30, 0) is None
+    start = time.monotonic()
+    holder = await b.claim_run("exec-b", 30, 2)
+    assert holder is not None
+    assert holder.job_id == job.id
+    assert 0.1 <= time.monotonic() - start < 1.0
+    assert not await a.renew_run(lost, 30)
+    await a.release_run(lost)
+    assert await a.commit(job, 1, Effects(release_lease=lost.token))
+    assert await b.renew_run(holder, 30)
+
+
+# --- records --------------------------------------------------------------------------
+
+
+async def test_worker_with_empty_maps_and_floats_round_trips(pair: tuple[RedisStorage, RedisStorage]) -> None:
+    """W-11: empty maps stay maps and floats stay floats through register and heartbeat."""
+    a, b = pair
+    record = make_worker(
+        "w1",
+        SkillInfo(name="resize", type="image", properties={}),
+        capabilities=WorkerCapabilities(cost_per_skill={}, extra={}),
+        resources=Resources(ram_gb=16.0, properties={}),
+        installed_software={},
+        metadata={"whole": 2.0, "empty": {}, "nested": {"list": [], "map": {}}},
+    )
+    assert await a.register_worker(record) == record
+    now = clock.now()
+    usage = ResourcesUsage(cpu_load_percent=0.0, ram_used_gb=3.0)
+    update = HeartbeatUpdate(status="busy", expires_at=now + 60.5, last_heartbeat=now, usage=usage, hot_cache=[])
+    beat = await b.heartbeat_worker("w1", update)
+    stored = await a.get_worker("w1")
+    assert stored == beat
+    assert stored is not None
+    assert stored.capabilities.cost_per_skill == {}
+    assert stored.metadata == {"whole": 2.0, "empty": {}, "nested": {"list": [], "map": {}}}
+    assert stored.metadata is not None
+    assert type(stored.metadata["whole"]) is float
+    assert stored.usage == usage
+    assert (stored.status, stored.expires_at, stored.hot_cache) == ("busy", now + 60.5, [])
+    assert [w.worker_id for w in await b.find_workers("image", 10)] == ["w1"]
+
+
+async def test_large_jobs_are_compressed_and_round_trip(pair: tuple[RedisStorage, RedisStorage], raw: aioredis.Redis) -> None:
+    a, b = pair
+    compressible = make_job(initial_data={"text": "lorem ipsum " * 20_000, "items": list(range(5000))})
+    # Over 1 MiB: compressed in a thread.
+    huge = make_job(initial_data={"noise": os.urandom(700_000).hex()})
+    for job in (compressible, huge):
+        await a.create_job(job)
+        stored = await raw.hget(keys_of(a).job(job.id), "d")
+        assert stored is not None
+        assert stored[0] == 1, "a large blob is stored with the zstd marker"
+        assert await b.get_job(job.id) == job
+    small = make_job()
+    await a.create_job(small)
+    assert (await raw.hget(keys_of(a).job(small.id), "d"))[0] == 0
+
+
+# --- expiry (W-29) --------------------------------------------------------------------
+
+
+async def test_terminal_jobs_and_cancelled_tasks_expire(
+    pair: tuple[RedisStorage, RedisStorage], raw: aioredis.Redis
+) -> None:
+    a, _ = pair
+    a.job_retention, a.task_retention = 60.0, 30.0
+    keys = keys_of(a)
+    index, expiring = f"{keys.prefix}:client-jobs:client-a", f"{keys.prefix}:client-expiring:client-a"
+    job = make_job()
+    await a.create_job(job, Effects(push_tasks=[make_task("t1")]))
+    assert await raw.pttl(keys.job(job.id)) == -1
+    job.status = JobStatus.FINISHED
+    assert await a.commit(job, 1, Effects(cancel_tasks=["t1"]))
+    assert 59_000 < await raw.pttl(keys.job(job.id)) <= 60_000
+    assert 29_000 < await raw.pttl(keys.task("t1")) <= 30_000
+    # Every job of the client is terminal: its index expires with the last one.
+    assert 59_000 < await raw.pttl(index) <= 60_000
+    assert 59_000 < await raw.pttl(expiring) <= 60_000
+    other = make_job()
+    await a.create_job(other)
+    assert await raw.pttl(index) == -1
+    # A terminal job made live again stops expiring.
+    job.status = JobStatus.RUNNING
+    assert await a.commit(job, 2, Effects())
+    assert await raw.pttl(keys.job(job.id)) == -1
+    assert await a.acquire_lock("watcher", "me", 5)
+    assert 4_000 < await raw.pttl(f"{keys.prefix}:lock:watcher") <= 5_000
+
+
+async def test_expired_jobs_leave_the_client_index(pair: tuple[RedisStorage, RedisStorage], raw: aioredis.Redis) -> None:
+    a, b = pair
+    a.job_retention = b.job_retention = 0.2
+    jobs = [make_job() for _ in range(3)]
+    for job in jobs:
+        await a.create_job(job)
+    for job in jobs[:2]:
+        job.status = JobStatus.FAILED
+        assert await b.commit(job, 1, Effects())
+    await asyncio.sleep(0.3)
+    assert [j.id for j in await a.list_jobs("client-a", 10, 0)] == [jobs[2].id]
+    prefix = keys_of(a).prefix
+    assert await raw.zcard(f"{prefix}:client-jobs:client-a") == 1
+    jobs[2].status = JobStatus.CANCELLED
+    assert await a.commit(jobs[2], 1, Effects())
+    await asyncio.sleep(0.3)
+    assert await raw.exists(f"{prefix}:client-jobs:client-a", f"{prefix}:client-expiring:client-a") == 0
+    assert await a.list_jobs("client-a", 10, 0) == []
+
+
+# --- waiting and connections ----------------------------------------------------------
+
+
+@asynccontextmanager
+async def named_pair(name: str) -> AsyncIterator[tuple[RedisStorage, RedisStorage]]:
+    """Two instances; the first one's connections carry ``name`` in CLIENT LIST."""
+    async with redis_storages(1, with_client_name(REDIS_URL, name)) as (first,):
+        second = RedisStorage(url=REDIS_URL, prefix=keys_of(first).prefix)
+        await second.initialize()
+        try:
+            yield first, second
+        finally:
+            await second.close()
+
+
+async def test_many_waiting_polls_share_a_handful_of_connections(raw: aioredis.Redis) -> None:
+    name = f"avt-test-{uuid.uuid4().hex[:8]}"
+    async with named_pair(name) as (a, b):
+        polls = [asyncio.create_task(a.poll_task(f"w{i % 150}", 5)) for i in range(200)]
+        await asyncio.sleep(0.3)
+        assert not any(p.done() for p in polls)
+        assert len(await connections_named(raw, name)) <= 10
+        start = time.monotonic()
+        assert await a.get_job("none") is None
+        assert time.monotonic() - start < 0.1, "waiting polls must not block other operations"
+        await b.create_job(make_job(), Effects(push_tasks=[make_task("t1", worker_id="w7")]))
+        polled = await asyncio.wait_for(polls[7], 1)
+        assert polled is not None
+        assert polled.task_id == "t1"
+        for poll in polls:
+            poll.cancel()
+        await asyncio.gather(*polls, return_exceptions=True)
+        assert len(await connections_named(raw, name)) <= 10
+
+
+async def test_cancelled_attempts_never_lose_work(pair: tuple[RedisStorage, RedisStorage]) -> None:
+    """A poll or claim cancelled at any point, even with its attempt in flight, leaves the task
+    queued and the run entry ready (whatever it took is given back)."""
+    a, b = pair
+    for spins in range(8):
+        worker, job_id = f"w{spins}", f"j{spins}"
+        await b.create_job(make_job(), Effects(push_tasks=[make_task(f"t{spins}", worker_id=worker)]))
+        poll = asyncio.create_task(a.poll_task(worker, 3))
+        claim = asyncio.create_task(a.claim_run("exec", 30, 3))
+        await b.enqueue_run(job_id, clock.now())
+        for _ in range(spins):
+            await asyncio.sleep(0)
+        poll.cancel()
+        claim.cancel()
+        polled, lease = await asyncio.gather(poll, claim, return_exceptions=True)
+        if isinstance(polled, asyncio.CancelledError):
+            again = await b.poll_task(worker, 1)
+            assert again is not None
+            assert again.task_id == f"t{spins}"
+        if isinstance(lease, asyncio.CancelledError):
+            start = time.monotonic()
+            claimed = []
+            while job_id not in claimed and (retaken := await b.claim_run("exec", 30, 0.5)) is not None:
+                claimed.append(retaken.job_id)
+            assert job_id in claimed
+            assert time.monotonic() - start < 0.5, "the cancelled claim kept its lease"
+
+
+async def test_shielded_attempt_gives_back_an_item_taken_for_a_cancelled_caller() -> None:
+    given_back: list[str] = []
+    pending: set[asyncio.Task[object]] = set()
+
+    async def attempt() -> Attempt[str]:
+        await asyncio.sleep(0.05)
+        return Attempt("item")
+
+    async def undo(item: str) -> None:
+        given_back.append(item)
+
+    caller = asyncio.create_task(shielded(attempt(), undo, pending))
+    await asyncio.sleep(0.01)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await asyncio.sleep(0.1)
+    assert given_back == ["item"]
+    assert not pending
+
+
+async def test_listener_recovers_when_its_connection_is_killed(raw: aioredis.Redis) -> None:
+    name = f"avt-test-{uuid.uuid4().hex[:8]}"
+    async with named_pair(name) as (a, b):
+
+        async def kill_listener() -> None:
+            (listener,) = [c for c in await connections_named(raw, name) if c.get("sub") == "1"]
+            await raw.execute_command("CLIENT", "KILL", "ID", listener["id"])
+
+        # Pushed before the listener is back: the message is lost, the resubscription wakes the poll.
+        waiter = asyncio.create_task(a.poll_task("w1", 3))
+        await asyncio.sleep(0.05)
+        await kill_listener()
+        await b.create_job(make_job(), Effects(push_tasks=[make_task("t1")]))
+        polled = await asyncio.wait_for(waiter, 1)
+        assert polled is not None
+        assert polled.task_id == "t1"
+        # Pushed after it is back: delivered as usual.
+        await kill_listener()
+        await asyncio.sleep(0.3)
+        waiter = asyncio.create_task(a.poll_task("w1", 3))
+        await asyncio.sleep(0.05)
+        start = time.monotonic()
+        await b.create_job(make_job(), Effects(push_tasks=[make_task("t2")]))
+        polled = await asyncio.wait_for(waiter, 1)
+        assert polled is not None
+        assert polled.task_id == "t2"
+        assert time.monotonic() - start < 0.1
+
+
+# --- a server that goes away ----------------------------------------------------------
+
+
+@pytest.fixture
+def private_redis() -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A throwaway redis-server on a free port; the test may kill and restart it (by PID)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="avt-redis-")
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    command += ["--dir", workdir, "--logfile", os.path.join(workdir, "redis.log")]
+    servers: list[subprocess.Popen[bytes]] = []
+
+    def start() -> None:
+        servers.append(subprocess.Popen(command))
+
+    start()
+    try:
+        yield f"redis://127.0.0.1:{port}/0", servers
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def wait_for_server(url: str) -> None:
+    client = aioredis.Redis.from_url(url)
+    try:
+        for _ in range(100):
+            try:
+                await client.ping()
+                return
+            except RedisConnectionError:
+                await asyncio.sleep(0.02)
+        raise AssertionError(f"redis-server at {url} did not start")
+    finally:
+        await client.aclose()
+
+
+async def test_operations_fail_while_redis_is_down_and_recover_after(
+    private_redis: tuple[str, list[subprocess.Popen[bytes]]],
+) -> None:
+    url, servers = private_redis
+    await wait_for_server(url)
+    a, b = RedisStorage.from_url(url), RedisStorage.from_url(url)
+    await a.initialize()
+    await b.initialize()
+    try:
+        servers[0].kill()
+        servers[0].wait()
+        with pytest.raises(RedisConnectionError):
+            await a.get_job("any")
+        with pytest.raises(RedisConnectionError):
+            await b.create_job(make_job())
+        servers.append(subprocess.Popen(servers[0].args))
+        await wait_for_server(url)
+        # The new server has no scripts loaded: they are loaded again on first use.
+        job = make_job()
+        assert await b.create_job(job)
+        waiter = asyncio.create_task(a.poll_task("w1", 3))
+        await asyncio.sleep(0.05)
+        assert await b.commit(job, 1, Effects(push_tasks=[make_task("t1")]))
+        polled = await asyncio.wait_for(waiter, 2)
+        assert polled is not None
+        assert polled.task_id == "t1"
+    finally:
+        await a.close()
+        await b.close()
