@@ -57,5 +57,7 @@ async def retry_transient(
             failure = exc
         delay = backoff.next_delay()
         of = f"/{attempts}" if attempts else ""
-        logger.warning("%s not delivered (attempt %d%s), retrying in %.1fs: %s", what, attempt, of, delay, failure)
+        logger.warning(
+            "%s not delivered (attempt %d%s), retrying in %.1fs: %s", what, attempt, of, delay, failure
+        )
         await asyncio.sleep(delay)
