@@ -9,7 +9,7 @@ from avtomatika import Blueprint, OrchestratorEngine
 from avtomatika.config import Config
 from avtomatika.protocol.constants import TERMINAL_STATUSES
 from avtomatika.records import Job
-from avtomatika.storage import Effects, MemoryStorage
+from avtomatika.storage import Effects, MemoryStorage, StorageBackend
 
 bp = Blueprint(name="echo", api_version="v1", api_endpoint="/jobs/echo")
 
@@ -24,27 +24,39 @@ async def done() -> None:
     return None
 
 
-class CountingMemoryStorage(MemoryStorage):
-    """Counts commits that end a job, so the benchmark needs no per-job callback or polling."""
+def counting(base: type[StorageBackend]) -> type[StorageBackend]:
+    """``base`` that counts commits ending a job, so the load generator needs no polling."""
 
-    ended = 0
+    class Counting(base):  # type: ignore[valid-type,misc]
+        ended = 0
 
-    async def commit(self, job: Job, expected_version: int, effects: Effects) -> bool:
-        committed = await super().commit(job, expected_version, effects)
-        if committed and job.status in TERMINAL_STATUSES:
-            self.ended += 1
-        return committed
+        async def commit(self, job: Job, expected_version: int, effects: Effects) -> bool:
+            committed: bool = await super().commit(job, expected_version, effects)
+            if committed and job.status in TERMINAL_STATUSES:
+                type(self).ended += 1
+            return committed
+
+    return Counting
+
+
+def make_storage() -> StorageBackend:
+    if os.environ.get("BENCH_STORAGE") == "redis":
+        from avtomatika.storage.redis import RedisStorage
+
+        url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        return counting(RedisStorage)(url=url, prefix=f"bench-{os.getpid()}")  # type: ignore[call-arg]
+    return counting(MemoryStorage)()
 
 
 def build() -> OrchestratorEngine:
     config = Config()
     config.LOG_LEVEL = os.environ.get("LOG_LEVEL", "WARNING")
-    storage = CountingMemoryStorage()
+    storage = make_storage()
     engine = OrchestratorEngine(storage, config)
     engine.register_blueprint(bp)
 
     async def finished(request: web.Request) -> web.Response:
-        return web.json_response({"count": storage.ended})
+        return web.json_response({"count": type(storage).ended})  # type: ignore[attr-defined]
 
     engine.app.router.add_get("/bench/finished", finished)
     return engine

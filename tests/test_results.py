@@ -114,3 +114,18 @@ async def test_result_for_unknown_job_is_ignored(orchestrator: OrchestratorFacto
         await worker.register("echo")
         _, body = await worker.result({"job_id": "nope", "task_id": "nope"})
     assert (body["status"], body["reason"]) == ("ignored", "job_not_found")
+
+
+async def test_permanent_failures_cost_reputation_and_successes_earn_it_back(
+    orchestrator: OrchestratorFactory,
+) -> None:
+    async with orchestrator(echo_blueprint(), REPUTATION_PENALTY_TASK_FAILURE=0.25) as orch:
+        worker = WireWorker(orch.session, orch.url, "w1")
+        await worker.register("echo")
+        await orch.create_job("/api/v1/jobs/echo")
+        task = await worker.poll_until_task()
+        await worker.result(task, status="failure", error={"code": "PERMANENT_ERROR", "message": "x"})
+        assert (await orch.engine.storage.get_worker("w1")).reputation == 0.75  # type: ignore[union-attr]
+        await orch.create_job("/api/v1/jobs/echo")
+        await worker.result(await worker.poll_until_task(), data={})
+        assert (await orch.engine.storage.get_worker("w1")).reputation == 0.751  # type: ignore[union-attr]

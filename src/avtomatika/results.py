@@ -66,14 +66,20 @@ async def apply_result(services: Services, worker_id: str, result: TaskResult) -
 async def _adjust_reputation(services: Services, worker_id: str, result: TaskResult) -> None:
     config = services.config
     if result.status != ResultStatus.FAILURE:
-        if config.REPUTATION_REWARD_SUCCESS > 0:
+        worker = await services.dispatcher.worker(worker_id)
+        # A worker already at full reputation has nothing to gain; skip the write on the hot path.
+        if config.REPUTATION_REWARD_SUCCESS > 0 and (worker is None or worker.reputation < 1.0):
             await services.storage.adjust_reputation(worker_id, config.REPUTATION_REWARD_SUCCESS)
         return
     code = error_dict(result.error)["code"]
     if code == ErrorCode.CONTRACT_VIOLATION_ERROR:
-        await services.storage.adjust_reputation(worker_id, -config.REPUTATION_PENALTY_CONTRACT_VIOLATION)
+        penalty = config.REPUTATION_PENALTY_CONTRACT_VIOLATION
     elif code in QUARANTINE_CODES:
-        await services.storage.adjust_reputation(worker_id, -config.REPUTATION_PENALTY_TASK_FAILURE)
+        penalty = config.REPUTATION_PENALTY_TASK_FAILURE
+    else:
+        return
+    await services.storage.adjust_reputation(worker_id, -penalty)
+    services.dispatcher.forget(worker_id)
 
 
 def _decide(

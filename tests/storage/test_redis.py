@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
+import msgspec
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -91,7 +92,9 @@ async def test_polls_on_two_instances_get_each_task_once(pair: tuple[RedisStorag
     assert sorted(t.task_id for t in polled if t is not None) == sorted(f"t{i}" for i in range(20))
 
 
-async def test_run_enqueued_on_another_instance_wakes_a_claim(pair: tuple[RedisStorage, RedisStorage]) -> None:
+async def test_run_enqueued_on_another_instance_wakes_a_claim(
+    pair: tuple[RedisStorage, RedisStorage],
+) -> None:
     a, b = pair
     waiter = asyncio.create_task(a.claim_run("exec-a", 30, 3))
     await asyncio.sleep(0.05)
@@ -182,7 +185,9 @@ async def test_worker_with_empty_maps_and_floats_round_trips(pair: tuple[RedisSt
     assert await a.register_worker(record) == record
     now = clock.now()
     usage = ResourcesUsage(cpu_load_percent=0.0, ram_used_gb=3.0)
-    update = HeartbeatUpdate(status="busy", expires_at=now + 60.5, last_heartbeat=now, usage=usage, hot_cache=[])
+    update = HeartbeatUpdate(
+        status="busy", expires_at=now + 60.5, last_heartbeat=now, usage=usage, hot_cache=[]
+    )
     beat = await b.heartbeat_worker("w1", update)
     stored = await a.get_worker("w1")
     assert stored == beat
@@ -196,7 +201,9 @@ async def test_worker_with_empty_maps_and_floats_round_trips(pair: tuple[RedisSt
     assert [w.worker_id for w in await b.find_workers("image", 10)] == ["w1"]
 
 
-async def test_large_jobs_are_compressed_and_round_trip(pair: tuple[RedisStorage, RedisStorage], raw: aioredis.Redis) -> None:
+async def test_large_jobs_are_compressed_and_round_trip(
+    pair: tuple[RedisStorage, RedisStorage], raw: aioredis.Redis
+) -> None:
     a, b = pair
     compressible = make_job(initial_data={"text": "lorem ipsum " * 20_000, "items": list(range(5000))})
     # Over 1 MiB: compressed in a thread.
@@ -204,12 +211,12 @@ async def test_large_jobs_are_compressed_and_round_trip(pair: tuple[RedisStorage
     for job in (compressible, huge):
         await a.create_job(job)
         stored = await raw.hget(keys_of(a).job(job.id), "d")
-        assert stored is not None
+        assert isinstance(stored, bytes)
         assert stored[0] == 1, "a large blob is stored with the zstd marker"
         assert await b.get_job(job.id) == job
     small = make_job()
     await a.create_job(small)
-    assert (await raw.hget(keys_of(a).job(small.id), "d"))[0] == 0
+    assert await raw.hget(keys_of(a).job(small.id), "d") == b"\x00" + msgspec.msgpack.encode(small)
 
 
 # --- expiry (W-29) --------------------------------------------------------------------
@@ -243,7 +250,9 @@ async def test_terminal_jobs_and_cancelled_tasks_expire(
     assert 4_000 < await raw.pttl(f"{keys.prefix}:lock:watcher") <= 5_000
 
 
-async def test_expired_jobs_leave_the_client_index(pair: tuple[RedisStorage, RedisStorage], raw: aioredis.Redis) -> None:
+async def test_expired_jobs_leave_the_client_index(
+    pair: tuple[RedisStorage, RedisStorage], raw: aioredis.Redis
+) -> None:
     a, b = pair
     a.job_retention = b.job_retention = 0.2
     jobs = [make_job() for _ in range(3)]
@@ -353,7 +362,7 @@ async def test_listener_recovers_when_its_connection_is_killed(raw: aioredis.Red
 
         async def kill_listener() -> None:
             (listener,) = [c for c in await connections_named(raw, name) if c.get("sub") == "1"]
-            await raw.execute_command("CLIENT", "KILL", "ID", listener["id"])
+            assert await raw.client_kill_filter(_id=listener["id"]) == 1
 
         # Pushed before the listener is back: the message is lost, the resubscription wakes the poll.
         waiter = asyncio.create_task(a.poll_task("w1", 3))
@@ -379,28 +388,48 @@ async def test_listener_recovers_when_its_connection_is_killed(raw: aioredis.Red
 # --- a server that goes away ----------------------------------------------------------
 
 
+class PrivateRedis:
+    """A throwaway redis-server on a free port, killed and restarted by its PID only."""
+
+    def __init__(self, binary: str, workdir: str) -> None:
+        port = free_port()
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self._command = [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        self._command += ["--dir", workdir, "--logfile", os.path.join(workdir, "redis.log")]
+        self._server: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._server = subprocess.Popen(self._command)
+
+    def kill(self) -> None:
+        if self._server is not None:
+            self._server.kill()
+            self._server.wait()
+            self._server = None
+
+
 @pytest.fixture
-def private_redis() -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
-    """A throwaway redis-server on a free port; the test may kill and restart it (by PID)."""
+def private_redis() -> Iterator[PrivateRedis]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
-    port = free_port()
     workdir = tempfile.mkdtemp(prefix="avt-redis-")
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    command += ["--dir", workdir, "--logfile", os.path.join(workdir, "redis.log")]
-    servers: list[subprocess.Popen[bytes]] = []
-
-    def start() -> None:
-        servers.append(subprocess.Popen(command))
-
-    start()
+    server = PrivateRedis(binary, workdir)
+    server.start()
     try:
-        yield f"redis://127.0.0.1:{port}/0", servers
+        yield server
     finally:
-        for server in servers:
-            server.kill()
-            server.wait()
+        server.kill()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -418,22 +447,19 @@ async def wait_for_server(url: str) -> None:
         await client.aclose()
 
 
-async def test_operations_fail_while_redis_is_down_and_recover_after(
-    private_redis: tuple[str, list[subprocess.Popen[bytes]]],
-) -> None:
-    url, servers = private_redis
+async def test_operations_fail_while_redis_is_down_and_recover_after(private_redis: PrivateRedis) -> None:
+    url = private_redis.url
     await wait_for_server(url)
     a, b = RedisStorage.from_url(url), RedisStorage.from_url(url)
     await a.initialize()
     await b.initialize()
     try:
-        servers[0].kill()
-        servers[0].wait()
+        private_redis.kill()
         with pytest.raises(RedisConnectionError):
             await a.get_job("any")
         with pytest.raises(RedisConnectionError):
             await b.create_job(make_job())
-        servers.append(subprocess.Popen(servers[0].args))
+        private_redis.start()
         await wait_for_server(url)
         # The new server has no scripts loaded: they are loaded again on first use.
         job = make_job()

@@ -11,8 +11,8 @@ plain hash fields. Deadlines are epoch seconds (W-13).
 Redis Cluster is not supported: one job's key carries a ``{job id}`` hash tag, but a single
 change also touches worker queues, the run queue, the deadline index and other jobs, which
 live in other slots, and scripts derive key names from ids they read (a popped queue member
-names its task). The scripts declare ``no-cluster`` and refuse to run on a cluster. Use one
-primary (with replicas or Sentinel for failover).
+names its task). The scripts declare ``no-cluster`` and refuse to run on a cluster: use a
+single primary. Instances compare times from their own clocks, which must be synchronised.
 
 Waiting (``claim_run``, ``poll_task``) holds no connection: see ``_redis_wakeup``. Scripts
 that make work ready publish on ``{prefix}:wake``; one pub/sub connection per instance
