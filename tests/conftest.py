@@ -101,3 +101,15 @@ def orchestrator(http: aiohttp.ClientSession) -> OrchestratorFactory:
             await engine.stop()
 
     return start
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """A fresh storage backend; tests taking it run once on memory and once on a real Redis."""
+    if request.param == "memory":
+        yield MemoryStorage()
+        return
+    from tests.storage.conftest import redis_storages
+
+    async with redis_storages(1) as (storage,):
+        yield storage

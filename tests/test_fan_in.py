@@ -1,14 +1,17 @@
 """Fan-in is exact: the aggregator runs once, after every branch, with every branch's result."""
 
 import asyncio
+from typing import Any
 
 from tests.blueprints import fan_out_blueprint
 from tests.conftest import OrchestratorFactory
 from tests.wire import WireWorker
 
 
-async def test_200_way_fan_in_with_concurrent_results(orchestrator: OrchestratorFactory) -> None:
-    async with orchestrator(fan_out_blueprint()) as orch:
+async def test_200_way_fan_in_with_concurrent_results(
+    orchestrator: OrchestratorFactory, backend: Any
+) -> None:
+    async with orchestrator(fan_out_blueprint(), storage=backend) as orch:
         workers = [WireWorker(orch.session, orch.url, f"w{i}") for i in range(4)]
         for worker in workers:
             await worker.register("square", capacity=100)

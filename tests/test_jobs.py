@@ -10,9 +10,9 @@ from tests.wire import WireWorker
 
 
 async def test_cancel_reaches_the_worker_and_refuses_its_late_result(
-    orchestrator: OrchestratorFactory,
+    orchestrator: OrchestratorFactory, backend: Any
 ) -> None:
-    async with orchestrator(echo_blueprint()) as orch:
+    async with orchestrator(echo_blueprint(), storage=backend) as orch:
         worker = WireWorker(orch.session, orch.url, "w1")
         await worker.register("echo")
         job_id = await orch.create_job("/api/v1/jobs/echo")
@@ -65,8 +65,8 @@ def approval_blueprint() -> Blueprint:
     return bp
 
 
-async def test_human_approval(orchestrator: OrchestratorFactory) -> None:
-    async with orchestrator(approval_blueprint()) as orch:
+async def test_human_approval(orchestrator: OrchestratorFactory, backend: Any) -> None:
+    async with orchestrator(approval_blueprint(), storage=backend) as orch:
         job_id = await orch.create_job("/api/v1/jobs/review")
         await orch.wait_for(job_id, statuses=("waiting_for_human",))
         url = f"{orch.url}/_public/webhooks/approval/{job_id}"
@@ -116,9 +116,11 @@ def parent_and_child() -> tuple[Blueprint, Blueprint]:
     return parent, child
 
 
-async def test_child_blueprint_outcome_resumes_the_parent(orchestrator: OrchestratorFactory) -> None:
+async def test_child_blueprint_outcome_resumes_the_parent(
+    orchestrator: OrchestratorFactory, backend: Any
+) -> None:
     parent, child = parent_and_child()
-    async with orchestrator(parent, child, JOB_MAX_RETRIES=0) as orch:
+    async with orchestrator(parent, child, JOB_MAX_RETRIES=0, storage=backend) as orch:
         good = await orch.create_job("/api/v1/jobs/parent", {"n": 21})
         bad = await orch.create_job("/api/v1/jobs/parent", {"n": 1, "explode": True})
         good_doc, bad_doc = await orch.wait_for(good), await orch.wait_for(bad)

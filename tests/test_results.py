@@ -1,6 +1,7 @@
 """Worker results are applied exactly once, only from the task's owner, only while current."""
 
 import asyncio
+from typing import Any
 
 from tests.blueprints import echo_blueprint
 from tests.conftest import OrchestratorFactory
@@ -8,9 +9,9 @@ from tests.wire import WireWorker
 
 
 async def test_duplicate_results_posted_concurrently_are_applied_once(
-    orchestrator: OrchestratorFactory,
+    orchestrator: OrchestratorFactory, backend: Any
 ) -> None:
-    async with orchestrator(echo_blueprint()) as orch:
+    async with orchestrator(echo_blueprint(), storage=backend) as orch:
         worker = WireWorker(orch.session, orch.url, "w1")
         await worker.register("echo")
         job_id = await orch.create_job("/api/v1/jobs/echo", {"x": 1})
@@ -27,8 +28,8 @@ async def test_duplicate_results_posted_concurrently_are_applied_once(
     assert doc["path"] == ["start", "done"]
 
 
-async def test_result_from_another_worker_is_refused(orchestrator: OrchestratorFactory) -> None:
-    async with orchestrator(echo_blueprint()) as orch:
+async def test_result_from_another_worker_is_refused(orchestrator: OrchestratorFactory, backend: Any) -> None:
+    async with orchestrator(echo_blueprint(), storage=backend) as orch:
         owner = WireWorker(orch.session, orch.url, "owner")
         thief = WireWorker(orch.session, orch.url, "thief")
         await owner.register("echo")
@@ -42,8 +43,10 @@ async def test_result_from_another_worker_is_refused(orchestrator: OrchestratorF
     assert doc["state_history"] == {"real": True}
 
 
-async def test_late_result_of_a_timed_out_task_is_refused(orchestrator: OrchestratorFactory) -> None:
-    async with orchestrator(echo_blueprint(timeout_seconds=0.3)) as orch:
+async def test_late_result_of_a_timed_out_task_is_refused(
+    orchestrator: OrchestratorFactory, backend: Any
+) -> None:
+    async with orchestrator(echo_blueprint(timeout_seconds=0.3), storage=backend) as orch:
         worker = WireWorker(orch.session, orch.url, "w1")
         await worker.register("echo")
         job_id = await orch.create_job("/api/v1/jobs/echo")

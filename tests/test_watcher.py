@@ -1,6 +1,7 @@
 """Deadlines: dispatch timeouts, execution timeouts and dead workers never strand a job."""
 
 import asyncio
+from typing import Any
 
 from tests.blueprints import echo_blueprint
 from tests.conftest import OrchestratorFactory
@@ -8,9 +9,9 @@ from tests.wire import WireWorker
 
 
 async def test_task_not_picked_up_before_its_dispatch_deadline_fails_the_job(
-    orchestrator: OrchestratorFactory,
+    orchestrator: OrchestratorFactory, backend: Any
 ) -> None:
-    async with orchestrator(echo_blueprint(dispatch_timeout_seconds=0.3)) as orch:
+    async with orchestrator(echo_blueprint(dispatch_timeout_seconds=0.3), storage=backend) as orch:
         await WireWorker(orch.session, orch.url, "idle").register("echo")
         job_id = await orch.create_job("/api/v1/jobs/echo")
         doc = await orch.wait_for(job_id, timeout=5)
@@ -40,8 +41,10 @@ async def test_a_job_waits_for_a_worker_that_registers_later(orchestrator: Orche
     assert doc["status"] == "finished"
 
 
-async def test_dead_worker_tasks_are_redispatched(orchestrator: OrchestratorFactory) -> None:
-    async with orchestrator(echo_blueprint(), WORKER_HEALTH_CHECK_INTERVAL_SECONDS=0.5) as orch:
+async def test_dead_worker_tasks_are_redispatched(orchestrator: OrchestratorFactory, backend: Any) -> None:
+    async with orchestrator(
+        echo_blueprint(), WORKER_HEALTH_CHECK_INTERVAL_SECONDS=0.5, storage=backend
+    ) as orch:
         doomed = WireWorker(orch.session, orch.url, "doomed")
         await doomed.register("echo")
         job_id = await orch.create_job("/api/v1/jobs/echo")

@@ -5,7 +5,9 @@ change, compare-and-set, retry on conflict. Every committed change that ends a j
 goes through :meth:`Services.committed`, so notifications cannot be forgotten.
 """
 
+import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
@@ -23,7 +25,8 @@ from avtomatika.webhooks import WebhookPayload, WebhookSender
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MAX_CONFLICT_RETRIES = 50
+MAX_CONFLICT_RETRIES = 100
+CONFLICT_BACKOFF_CAP = 0.1
 
 JobFinishedCallback = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 CommandSink = Callable[[str, WorkerCommand], Awaitable[bool]]
@@ -66,8 +69,14 @@ class Services:
         return True
 
     async def update(self, job_id: str, change: Callable[[Job], Change[T]], missing: T) -> T:
-        """Apply ``change`` to the current job under compare-and-set, retrying on conflicts."""
-        for _ in range(MAX_CONFLICT_RETRIES):
+        """Apply ``change`` to the current job under compare-and-set, retrying on conflicts.
+
+        Conflicting writers back off with jitter, so hundreds of concurrent results for one job
+        (a wide fan-in on several instances) converge instead of colliding in lock-step.
+        """
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            if attempt:
+                await asyncio.sleep(random.uniform(0, min(CONFLICT_BACKOFF_CAP, 0.001 * 2**attempt)))
             job = await self.storage.get_job(job_id)
             if job is None:
                 return missing

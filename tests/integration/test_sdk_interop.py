@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,8 +12,10 @@ from tests.conftest import Orchestrator, OrchestratorFactory
 from tests.integration.sdk import sdk_worker
 
 
-async def test_sdk_worker_completes_a_dispatch_task_job(orchestrator: OrchestratorFactory) -> None:
-    async with orchestrator(echo_blueprint()) as orch, sdk_worker(orch.url, "sdk-echo"):
+async def test_sdk_worker_completes_a_dispatch_task_job(
+    orchestrator: OrchestratorFactory, backend: Any
+) -> None:
+    async with orchestrator(echo_blueprint(), storage=backend) as orch, sdk_worker(orch.url, "sdk-echo"):
         job_id = await orch.create_job("/api/v1/jobs/echo", {"video": "a.mp4"})
         doc = await orch.wait_for(job_id, timeout=30)
     assert doc["status"] == "finished"
@@ -21,9 +24,11 @@ async def test_sdk_worker_completes_a_dispatch_task_job(orchestrator: Orchestrat
     assert doc["results"][0]["worker_id"] == "sdk-echo"
 
 
-async def test_sdk_workers_complete_a_dispatch_parallel_job(orchestrator: OrchestratorFactory) -> None:
+async def test_sdk_workers_complete_a_dispatch_parallel_job(
+    orchestrator: OrchestratorFactory, backend: Any
+) -> None:
     async with (
-        orchestrator(fan_out_blueprint()) as orch,
+        orchestrator(fan_out_blueprint(), storage=backend) as orch,
         sdk_worker(orch.url, "sdk-a"),
         sdk_worker(orch.url, "sdk-b"),
     ):
