@@ -218,12 +218,6 @@ def main() -> None:
                 args.profile,
             ]
             procs.append(subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        if os.environ.get("BENCH_STRACE"):
-            st = ["strace", "-c", "-f", "-p", str(orch.pid), "-o", os.environ["BENCH_STRACE"]]
-            procs.append(subprocess.Popen(st, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        if os.environ.get("BENCH_PERF"):
-            pf = ["perf", "record", "-F", "999", "-g", "-p", str(orch.pid), "-o", os.environ["BENCH_PERF"], "--", "sleep", "3"]
-            procs.append(subprocess.Popen(pf, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         handles = [psutil.Process(w.pid) for w in workers]
         result = asyncio.run(measure(url, psutil.Process(orch.pid), handles, args.jobs, args.timeout))
     finally:
