@@ -12,7 +12,6 @@ from avtomatika.clock import now as clock_now
 from avtomatika.config import Config
 from avtomatika.placement import place_tasks
 from avtomatika.protocol.constants import RUNNABLE_STATUSES, TERMINAL_STATUSES, JobStatus
-from avtomatika.records import Job
 from avtomatika.services import Services
 from avtomatika.step import run_handler_step, run_resume_step
 from avtomatika.storage.base import Effects, RunLease, StorageBackend
@@ -21,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 CLAIM_TIMEOUT = 1.0
 MAX_LOOP_BACKOFF = 30.0
+MAX_STEP_CONFLICTS = 10
 
 
 class JobExecutor:
@@ -108,11 +108,28 @@ class JobExecutor:
             logger.exception("Step of job %s failed unexpectedly", lease.job_id)
 
     async def _step(self, lease: RunLease) -> None:
+        """Run the job's next step. A step that loses the compare-and-set to another change (a
+        result, an event, a cancel) is decided again on the new version, as long as this lease
+        still holds the job's queue entry: a change that queued the next step itself took the
+        entry over, and that step runs instead. Giving up instead would strand a job whose
+        competing change queued nothing (a progress event, one branch result of several)."""
+        for _ in range(MAX_STEP_CONFLICTS):
+            if await self._attempt(lease):
+                return
+            if not await self._services.storage.renew_run(lease, self._config.EXECUTOR_LEASE_SECONDS):
+                return
+        # The lease is left to expire, so the step is retried later, not hot-looped.
+        logger.warning(
+            "Job %s changed under %d attempts of its step; retrying later", lease.job_id, MAX_STEP_CONFLICTS
+        )
+
+    async def _attempt(self, lease: RunLease) -> bool:
+        """One try at the step: False if another change to the job won the compare-and-set."""
         storage = self._services.storage
         job = await storage.get_job(lease.job_id)
         if job is None or job.status in TERMINAL_STATUSES:
             await storage.release_run(lease)
-            return
+            return True
         expected = job.version
         effects = Effects(release_lease=lease.token)
         if job.status in RUNNABLE_STATUSES:
@@ -123,10 +140,5 @@ class JobExecutor:
             await place_tasks(job, self._services.dispatcher, self._config, clock_now(), effects)
         else:
             await storage.release_run(lease)
-            return
-        await self._commit(job, expected, effects, lease)
-
-    async def _commit(self, job: Job, expected: int, effects: Effects, lease: RunLease) -> None:
-        if not await self._services.commit(job, expected, effects, was_terminal=False):
-            # Someone else changed the job meanwhile (e.g. a cancel); their change wins.
-            await self._services.storage.release_run(lease)
+            return True
+        return await self._services.commit(job, expected, effects, was_terminal=False)

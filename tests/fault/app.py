@@ -10,8 +10,13 @@ below are defaults made short so that leases, deadlines and dead workers resolve
 ``state_history["merges"]``: a fan-in applied twice would show 2.
 ``fault_child``: child_start -> task ``finish_child`` -> child_done.
 ``fault_single``: start -> task ``slow`` (params and deadline from the job's initial data) -> done.
+
+``pipeline_problems`` and ``path_problems`` say what is wrong with a job document (as the API
+returns it) compared with a correct, exactly-once run of these blueprints.
 """
 
+import functools
+import itertools
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -26,6 +31,8 @@ SINGLE = "fault_single"
 PIPELINE_PATH = f"/api/v1/jobs/{PIPELINE}"
 SINGLE_PATH = f"/api/v1/jobs/{SINGLE}"
 FAN_OUT = 5
+PIPELINE_PATH_TAKEN = ["start", "fan_out", "merge", "child", "done"]
+CHILD_PATH_TAKEN = ["child_start", "child_done"]
 
 TIMING_DEFAULTS: dict[str, str] = {
     "STORAGE_BACKEND": "redis",
@@ -143,6 +150,76 @@ def build_engine(environ: Mapping[str, str]) -> OrchestratorEngine:
     for bp in blueprints():
         engine.register_blueprint(bp)
     return engine
+
+
+# --- what a correct run of these blueprints looks like (job documents as the API returns them) ---
+
+
+def path_problems(doc: dict[str, Any], start: str, edges: dict[str, set[str]], ends: set[str]) -> list[str]:
+    """Why ``doc["path"]`` is not a legal run of the blueprint (empty if it is)."""
+    path: list[str] = doc["path"]
+    problems = []
+    if not path or path[0] != start:
+        problems.append(f"path does not begin at {start!r}")
+    for source, target in itertools.pairwise(path):
+        if target not in edges.get(source, set()):
+            problems.append(f"illegal transition {source!r} -> {target!r}")
+    if len(set(path)) != len(path):
+        problems.append("a state was entered twice (the blueprint is a DAG)")
+    if not path or path[-1] not in ends or path[-1] != doc["current_state"]:
+        problems.append(f"path does not end in the end state the job is in ({doc['current_state']!r})")
+    return [f"job {doc['id']}: {p}: {path}" for p in problems]
+
+
+def successes(doc: dict[str, Any], task_type: str) -> list[dict[str, Any]]:
+    return [r for r in doc["results"] if r["task_type"] == task_type and r["status"] == "success"]
+
+
+@functools.cache
+def graph(name: str) -> tuple[str, dict[str, set[str]], set[str]]:
+    """A blueprint's start state, edges (``Blueprint.transitions()``) and end states."""
+    bp = next(bp for bp in blueprints() if bp.name == name)
+    return bp.start_state, bp.transitions(), set(bp.end_states)
+
+
+def pipeline_problems(
+    doc: dict[str, Any], child: dict[str, Any] | None, *, storage_errors: bool = False
+) -> list[str]:
+    """Everything that must hold for one finished ``fault_pipeline`` job and its child.
+
+    ``transition_count`` counts committed handler attempts, failed ones included; a handler only
+    fails here when storage does (then the attempt is retried), so with ``storage_errors`` (Redis
+    went away) it may exceed the number of states entered, and must otherwise equal it.
+    """
+    problems = path_problems(doc, *graph(PIPELINE))
+    job = f"job {doc['id']}"
+    history = doc["state_history"]
+    if doc["status"] != "finished" or doc["path"] != PIPELINE_PATH_TAKEN:
+        problems.append(f"{job}: {doc['status']} at {doc['current_state']}: {doc['error_message']}")
+    steps = doc["transition_count"]
+    if steps < len(doc["path"]) or (steps > len(doc["path"]) and not storage_errors):
+        problems.append(f"{job}: {doc['transition_count']} handler steps for path {doc['path']}")
+    if history.get("merges") != 1:
+        problems.append(f"{job}: the aggregator was committed {history.get('merges')} times")
+    if history.get("branches") != FAN_OUT or history.get("parts") != list(range(FAN_OUT)):
+        seen = f"{history.get('branches')} branches {history.get('parts')}"
+        problems.append(f"{job}: the aggregator saw {seen}")
+    if len(successes(doc, "prepare")) != 1:
+        problems.append(f"{job}: {len(successes(doc, 'prepare'))} 'prepare' results applied")
+    sub_results = [key for key in history if key.startswith("sub_job_")]
+    if len(sub_results) != 1:
+        problems.append(f"{job}: {len(sub_results)} child outcomes recorded: {sub_results}")
+    if child is None:
+        problems.append(f"{job}: its child job is missing")
+        return problems
+    problems += path_problems(child, *graph(CHILD))
+    if sub_results and sub_results[0] != f"sub_job_{child['id']}_result":
+        problems.append(f"{job}: child {child['id']} is not the one it recorded ({sub_results[0]})")
+    if child["status"] != "finished" or child["path"] != CHILD_PATH_TAKEN:
+        problems.append(f"child {child['id']}: {child['status']} along {child['path']}")
+    if child["parent_job_id"] != doc["id"] or len(successes(child, "finish_child")) != 1:
+        problems.append(f"child {child['id']}: parent {child['parent_job_id']}, results {child['results']}")
+    return problems
 
 
 _engine: OrchestratorEngine | None = None

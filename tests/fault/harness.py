@@ -194,7 +194,8 @@ class OrchestratorProcess(ManagedProcess):
             "GLOBAL_WORKER_TOKEN": WORKER_TOKEN,
             **config,
         }
-        argv = [sys.executable, "-m", "avtomatika", "serve", "tests.fault.app:engine", "--port", str(self.port)]
+        argv = [sys.executable, "-m", "avtomatika", "serve", "tests.fault.app:engine"]
+        argv += ["--port", str(self.port)]
         super().__init__(name, argv, env, workdir / f"{name}.log")
 
     async def ready(self, session: aiohttp.ClientSession, timeout: float = 30.0) -> None:
