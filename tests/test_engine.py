@@ -198,3 +198,32 @@ async def test_stop_hands_back_a_step_that_does_not_finish_in_time() -> None:
     lease = await engine.storage.claim_run("another-instance", 30, timeout=1)
     assert lease is not None
     assert lease.job_id == job_id
+
+
+class FlakyStorage(MemoryStorage):
+    """Memory storage whose worker lookup fails once, like Redis dropping a connection."""
+
+    failures = 1
+
+    async def find_workers(self, skill: str, limit: int) -> list[Any]:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("storage connection reset")
+        return await super().find_workers(skill, limit)
+
+
+async def test_a_storage_error_is_not_a_handler_failure(orchestrator: OrchestratorFactory) -> None:
+    from tests.wire import WireWorker
+
+    storage = FlakyStorage()
+    async with orchestrator(
+        echo_blueprint(), storage=storage, EXECUTOR_LEASE_SECONDS=0.3, JOB_MAX_RETRIES=0
+    ) as orch:
+        worker = WireWorker(orch.session, orch.url, "w1")
+        await worker.register("echo")
+        job_id = await orch.create_job("/api/v1/jobs/echo")
+        task = await worker.poll_until_task()  # placed once the step ran again after its lease expired
+        await worker.result(task, data={"ok": True})
+        doc = await orch.wait_for(job_id)
+    assert storage.failures == 0
+    assert (doc["status"], doc["retry_count"], doc["error_message"]) == ("finished", 0, None)

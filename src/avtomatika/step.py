@@ -65,12 +65,15 @@ async def run_handler_step(services: Services, job: Job, lease_token: str) -> tu
     try:
         context = _context(job, bp, actions)
         await bp.select(job.current_state, context, aggregate=aggregate).invoke(context)
-        if aggregate:
-            job.aggregation_target = None
-        await _apply_action(services, bp, job, actions.action, clock_now(), effects)
+        _check_action(services, bp, job, actions.action)
     except Exception as exc:
         # Nothing the failed attempt changed is kept: the retry starts from the stored job.
         return await _failed_attempt(services, job, exc, lease_token)
+    if aggregate:
+        job.aggregation_target = None
+    # Storage errors from here on are not the handler's fault and spend none of its retries:
+    # they propagate, and the step runs again when its lease expires.
+    await _apply_action(services, job, actions.action, clock_now(), effects)
     return job, effects
 
 
@@ -100,41 +103,55 @@ def _handler_failed(services: Services, job: Job, exc: Exception, now: float, ef
     end(job, JobStatus.QUARANTINED, now, effects, message)
 
 
-async def _apply_action(
-    services: Services, bp: Blueprint, job: Job, action: Action | None, now: float, effects: Effects
-) -> None:
+def _check_action(services: Services, bp: Blueprint, job: Job, action: Action | None) -> None:
+    """Blueprint misuse the handler is responsible for: unknown states, a missing action."""
     if action is None:
         if not bp.is_end(job.current_state):
             raise RuntimeError(
                 f"state '{job.current_state}' is not an end state and its handler chose no action"
             )
-        end(job, JobStatus.FINISHED, now, effects)
         return
     if isinstance(action, GoTo):
-        _require_state(bp, action.state)
+        targets = [action.state]
+    elif isinstance(action, DispatchTask):
+        targets = list(action.spec.transitions.values())
+    elif isinstance(action, DispatchParallel):
+        targets = [action.aggregate_into]
+    elif isinstance(action, AwaitHuman):
+        targets = list(action.transitions.values())
+    else:
+        if action.blueprint_name not in services.blueprints:
+            raise ValueError(f"Child blueprint '{action.blueprint_name}' is not registered")
+        targets = []
+    for target in targets:
+        if not bp.has_state(target):
+            raise ValueError(f"Blueprint '{bp.name}' has no state '{target}'")
+
+
+async def _apply_action(
+    services: Services, job: Job, action: Action | None, now: float, effects: Effects
+) -> None:
+    if action is None:
+        end(job, JobStatus.FINISHED, now, effects)
+    elif isinstance(action, GoTo):
         go_to(job, action.state, now, effects)
     elif isinstance(action, DispatchTask):
-        for target in action.spec.transitions.values():
-            _require_state(bp, target)
         job.status = JobStatus.WAITING_FOR_WORKER
         _dispatch(job, [action.spec], now)
         await place_tasks(job, services.dispatcher, services.config, now, effects)
     elif isinstance(action, DispatchParallel):
-        _require_state(bp, action.aggregate_into)
         job.status = JobStatus.WAITING_FOR_PARALLEL_TASKS
         job.aggregation_target = action.aggregate_into
         job.aggregation_results = {}
         _dispatch(job, action.tasks, now)
         await place_tasks(job, services.dispatcher, services.config, now, effects)
     elif isinstance(action, AwaitHuman):
-        for target in action.transitions.values():
-            _require_state(bp, target)
         job.status = JobStatus.WAITING_FOR_HUMAN
         job.human = HumanWait(
             transitions=action.transitions, integration=action.integration, message=action.message
         )
         job.updated_at = now
-    elif isinstance(action, RunBlueprint):
+    else:
         _start_child(services, job, action, now, effects)
 
 
@@ -144,15 +161,8 @@ def _dispatch(job: Job, specs: list[TaskSpec], now: float) -> None:
     add_tasks(job, specs, now)
 
 
-def _require_state(bp: Blueprint, state: str) -> None:
-    if not bp.has_state(state):
-        raise ValueError(f"Blueprint '{bp.name}' has no state '{state}'")
-
-
 def _start_child(services: Services, job: Job, action: RunBlueprint, now: float, effects: Effects) -> None:
-    child_bp = services.blueprints.get(action.blueprint_name)
-    if child_bp is None:
-        raise ValueError(f"Child blueprint '{action.blueprint_name}' is not registered")
+    child_bp = services.blueprints[action.blueprint_name]
     child = new_job(
         child_bp,
         job.client_id,
