@@ -69,3 +69,22 @@ async def test_dead_worker_tasks_are_redispatched(orchestrator: OrchestratorFact
     assert doc["status"] == "finished"
     assert doc["state_history"] == {"rescued": True}
     assert workers == ["survivor"]
+
+
+async def test_queued_tasks_of_a_worker_signing_off_go_to_another_worker(
+    orchestrator: OrchestratorFactory,
+) -> None:
+    async with orchestrator(echo_blueprint()) as orch:
+        leaving = WireWorker(orch.session, orch.url, "leaving")
+        await leaving.register("echo")
+        job_id = await orch.create_job("/api/v1/jobs/echo")
+        await orch.wait_for(job_id, statuses=("waiting_for_worker",))
+        staying = WireWorker(orch.session, orch.url, "staying")
+        await staying.register("echo")
+        status, _ = await leaving.heartbeat(status="offline")
+        assert status == 200
+        task = await staying.poll_until_task()
+        await staying.result(task, data={"moved": True})
+        doc = await orch.wait_for(job_id)
+    assert doc["status"] == "finished"
+    assert doc["results"][0]["worker_id"] == "staying"

@@ -5,16 +5,17 @@ import random
 
 from avtomatika.clock import now as clock_now
 from avtomatika.matching import satisfies
-from avtomatika.protocol.constants import JobStatus
+from avtomatika.protocol.constants import TERMINAL_STATUSES, JobStatus
 from avtomatika.protocol.models import Heartbeat, HeartbeatResponse, WorkerEventPayload, WorkerRegistration
 from avtomatika.records import HeartbeatUpdate, Job, TaskRecord, TaskSpec, TaskState, WorkerRecord
 from avtomatika.services import Change, Services
 from avtomatika.storage.base import Effects
-from avtomatika.transitions import go_to
+from avtomatika.transitions import go_to, redispatch
 
 logger = logging.getLogger(__name__)
 
 JITTER_MS = 2000
+HAND_BACK_LIMIT = 10_000
 STEAL_SAMPLE = 10
 
 
@@ -72,12 +73,28 @@ async def heartbeat(services: Services, worker_id: str, hb: Heartbeat | None) ->
         raise UnknownWorker(worker_id)
     if hb is not None and (hb.supported_skills is not None or hb.status == "offline"):
         services.dispatcher.forget(worker_id)
+    if hb is not None and hb.status == "offline":
+        await _hand_back_queued(services, worker_id)
     response = HeartbeatResponse(status="ok", next_heartbeat_jitter_ms=random.randint(-JITTER_MS, JITTER_MS))
     if hb is not None and hb.skills_hash and not stored.skills and hb.supported_skills is None:
         response.require_full_sync = True
     if hb is not None and hb.current_tasks:
         response.cancel_task_ids = await _tasks_to_cancel(services, worker_id, hb.current_tasks)
     return response
+
+
+async def _hand_back_queued(services: Services, worker_id: str) -> None:
+    """A worker signing off will not poll again: its queued tasks go to other workers now
+    rather than when its record expires (tasks it is still running stay with it)."""
+    for record in await services.storage.peek_tasks(worker_id, HAND_BACK_LIMIT):
+
+        def change(job: Job, task_id: str = record.task_id) -> Change[None]:
+            active = job.tasks.get(task_id)
+            if active is None or job.status in TERMINAL_STATUSES:
+                return Change(None)
+            return Change(None, redispatch(job, active, clock_now(), Effects(drop_tasks=[task_id])))
+
+        await services.update(record.job_id, change, None)
 
 
 async def _tasks_to_cancel(services: Services, worker_id: str, task_ids: list[str]) -> list[str]:
