@@ -1,10 +1,12 @@
 """Redis-only regressions: several instances on one server, the wake-up channel, expiry,
-compression and connection failures (lifecycle.md W-08, W-11, W-23, W-29).
+compression, connection failures (lifecycle.md W-08, W-11, W-23, W-29), how commands reach
+Redis (our multiplexed connections, redis-py clients) and jobs read along with claims.
 
 Every test uses its own key prefix (``redis_storages``) and deletes its keys afterwards.
 """
 
 import asyncio
+import itertools
 import os
 import shutil
 import subprocess
@@ -12,23 +14,33 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+from unittest.mock import Mock
 
 import msgspec
 import pytest
 import redis.asyncio as aioredis
+import uvloop
+from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from avtomatika import clock
 from avtomatika.protocol.constants import JobStatus
 from avtomatika.protocol.models import Resources, ResourcesUsage, SkillInfo, WorkerCapabilities
-from avtomatika.records import HeartbeatUpdate, TaskState
+from avtomatika.records import HeartbeatUpdate, Job, TaskState
 from avtomatika.storage import Effects
+from avtomatika.storage._redis_connection import (
+    ClientCommands,
+    Commands,
+    Multiplexed,
+    RespProtocol,
+    connection_options,
+)
 from avtomatika.storage._redis_keys import Keys
-from avtomatika.storage._redis_wakeup import Attempt, shielded
 from avtomatika.storage.redis import RedisStorage
 from tests.conftest import free_port
-from tests.storage.conftest import REDIS_URL, redis_storages
+from tests.storage.conftest import REDIS_URL, delete_redis_keys, redis_storages
 from tests.storage.test_conformance import make_job, make_task, make_worker
 
 pytestmark = pytest.mark.timeout(30)
@@ -294,7 +306,8 @@ async def test_many_waiting_polls_share_a_handful_of_connections(raw: aioredis.R
         polls = [asyncio.create_task(a.poll_task(f"w{i % 150}", 5)) for i in range(200)]
         await asyncio.sleep(0.3)
         assert not any(p.done() for p in polls)
-        assert len(await connections_named(raw, name)) <= 10
+        # One multiplexed connection for commands, one for wake-ups.
+        assert len(await connections_named(raw, name)) == 2
         start = time.monotonic()
         assert await a.get_job("none") is None
         assert time.monotonic() - start < 0.1, "waiting polls must not block other operations"
@@ -305,7 +318,7 @@ async def test_many_waiting_polls_share_a_handful_of_connections(raw: aioredis.R
         for poll in polls:
             poll.cancel()
         await asyncio.gather(*polls, return_exceptions=True)
-        assert len(await connections_named(raw, name)) <= 10
+        assert len(await connections_named(raw, name)) == 2
 
 
 async def test_cancelled_attempts_never_lose_work(pair: tuple[RedisStorage, RedisStorage]) -> None:
@@ -334,27 +347,6 @@ async def test_cancelled_attempts_never_lose_work(pair: tuple[RedisStorage, Redi
                 claimed.append(retaken.job_id)
             assert job_id in claimed
             assert time.monotonic() - start < 0.5, "the cancelled claim kept its lease"
-
-
-async def test_shielded_attempt_gives_back_an_item_taken_for_a_cancelled_caller() -> None:
-    given_back: list[str] = []
-    pending: set[asyncio.Task[object]] = set()
-
-    async def attempt() -> Attempt[str]:
-        await asyncio.sleep(0.05)
-        return Attempt("item")
-
-    async def undo(item: str) -> None:
-        given_back.append(item)
-
-    caller = asyncio.create_task(shielded(attempt(), undo, pending))
-    await asyncio.sleep(0.01)
-    caller.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await caller
-    await asyncio.sleep(0.1)
-    assert given_back == ["item"]
-    assert not pending
 
 
 async def test_listener_recovers_when_its_connection_is_killed(raw: aioredis.Redis) -> None:
@@ -392,8 +384,9 @@ async def test_listener_recovers_when_its_connection_is_killed(raw: aioredis.Red
 class PrivateRedis:
     """A throwaway redis-server on a free port, killed and restarted by its PID only."""
 
-    def __init__(self, binary: str, workdir: str) -> None:
+    def __init__(self, binary: str, workdir: str, *extra: str) -> None:
         port = free_port()
+        self.port = port
         self.url = f"redis://127.0.0.1:{port}/0"
         self._command = [
             binary,
@@ -406,7 +399,7 @@ class PrivateRedis:
             "--appendonly",
             "no",
         ]
-        self._command += ["--dir", workdir, "--logfile", os.path.join(workdir, "redis.log")]
+        self._command += ["--dir", workdir, "--logfile", os.path.join(workdir, "redis.log"), *extra]
         self._server: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -419,19 +412,26 @@ class PrivateRedis:
             self._server = None
 
 
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
+@contextmanager
+def started_redis(*extra: str) -> Iterator[tuple[PrivateRedis, str]]:
+    """A running private server (with ``extra`` arguments) and its working directory."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
     workdir = tempfile.mkdtemp(prefix="avt-redis-")
-    server = PrivateRedis(binary, workdir)
+    server = PrivateRedis(binary, workdir, *(arg.format(workdir=workdir) for arg in extra))
     server.start()
     try:
-        yield server
+        yield server, workdir
     finally:
         server.kill()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    with started_redis() as (server, _):
+        yield server
 
 
 async def wait_for_server(url: str) -> None:
@@ -474,3 +474,237 @@ async def test_operations_fail_while_redis_is_down_and_recover_after(private_red
     finally:
         await a.close()
         await b.close()
+
+
+async def test_own_connections_authenticate_select_the_database_and_use_unix_sockets() -> None:
+    with started_redis("--requirepass", "s3cret", "--unixsocket", "{workdir}/redis.sock") as (
+        server,
+        workdir,
+    ):
+        tcp = f"redis://:s3cret@127.0.0.1:{server.port}/3"
+        await wait_for_server(tcp)
+        raw = aioredis.Redis.from_url(tcp)
+        try:
+            for url in (tcp, f"unix://:s3cret@{workdir}/redis.sock?db=3"):
+                storage = RedisStorage.from_url(url, prefix="auth")
+                await storage.initialize()
+                try:
+                    job = make_job()
+                    assert await storage.create_job(job)
+                    assert await raw.exists(keys_of(storage).job(job.id)) == 1
+                finally:
+                    await storage.close()
+            wrong = RedisStorage.from_url(f"redis://:wrong@127.0.0.1:{server.port}/3")
+            with pytest.raises(AuthenticationError):
+                await wrong.initialize()
+            await wrong.close()
+        finally:
+            await raw.aclose()
+
+
+# --- how commands reach Redis ---------------------------------------------------------
+
+
+async def test_redis_py_clients_and_our_connections_work_together() -> None:
+    """A URL with options only redis-py implements, a client passed in, and our own
+    connections: the three share one deployment, wake-ups included."""
+    prefix = f"avtomatika-test-{uuid.uuid4().hex[:16]}"
+    client = aioredis.Redis.from_url(REDIS_URL)
+    by_url = RedisStorage(url=f"{REDIS_URL}?socket_timeout=5", prefix=prefix)
+    passed = RedisStorage(client, prefix=prefix)
+    own = RedisStorage(url=REDIS_URL, prefix=prefix)
+    assert isinstance(by_url._redis, ClientCommands)
+    assert isinstance(own._redis, Multiplexed)
+    storages = (by_url, passed, own)
+    try:
+        for storage in storages:
+            await storage.initialize()
+        for index, (waiting, pushing) in enumerate(itertools.permutations(storages, 2)):
+            waiter = asyncio.create_task(waiting.poll_task("w1", 3))
+            await asyncio.sleep(0.05)
+            await pushing.create_job(make_job(), Effects(push_tasks=[make_task(f"t{index}")]))
+            polled = await asyncio.wait_for(waiter, 1)
+            assert polled is not None
+            assert polled.task_id == f"t{index}"
+            lease = await waiting.claim_run("exec", 30, 1)
+            assert lease is not None
+            assert await pushing.get_job(lease.job_id) == await waiting.get_job(lease.job_id)
+        await own.register_worker(make_worker("w1"))
+        assert await by_url.get_worker("w1") == await passed.get_worker("w1") == await own.get_worker("w1")
+    finally:
+        for storage in storages:
+            await storage.close()
+        await client.aclose()
+        await delete_redis_keys(prefix)
+
+
+def test_runs_on_uvloop() -> None:
+    """The orchestrator runs on uvloop, whose transports are not asyncio's classes."""
+
+    async def scenario() -> None:
+        async with redis_storages(2) as (a, b):
+            waiter = asyncio.create_task(a.poll_task("w1", 3))
+            await asyncio.sleep(0.05)
+            job = make_job()
+            await b.create_job(job, Effects(push_tasks=[make_task("t1")]))
+            polled = await asyncio.wait_for(waiter, 1)
+            assert polled is not None
+            lease = await a.claim_run("exec", 30, 1)
+            assert lease is not None
+            assert await a.commit(job, 1, Effects(release_lease=lease.token))
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(scenario())
+
+
+async def cancelled_take(commands: Commands, cancel_on: RespProtocol | None = None) -> list[Any]:
+    """Take ECHO "item" and cancel the caller: at once, or (``cancel_on``) right after the
+    protocol received the reply, before the caller resumed. What reached give_back."""
+    given_back: list[Any] = []
+    taker = asyncio.create_task(commands.take(("ECHO", "item"), given_back.append))
+    if cancel_on is None:
+        await asyncio.sleep(0)
+        taker.cancel()
+    else:
+        receive = cancel_on.data_received
+
+        def receive_then_cancel(data: bytes) -> None:
+            receive(data)
+            taker.cancel()
+
+        cancel_on.data_received = receive_then_cancel  # type: ignore[method-assign]
+    with pytest.raises(asyncio.CancelledError):
+        await taker
+    for _ in range(50):
+        if given_back:
+            break
+        await asyncio.sleep(0.01)
+    return given_back
+
+
+async def test_a_taking_command_whose_caller_is_cancelled_gives_its_reply_back() -> None:
+    options = connection_options(REDIS_URL)
+    assert options is not None
+    own = Multiplexed(options)
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        await own.execute("PING")  # connected: a take is sent in its caller's first step
+        assert await cancelled_take(own) == [b"item"]
+        assert await cancelled_take(ClientCommands(client, owned=False)) == [b"item"]
+        assert own._protocol is not None
+        assert await cancelled_take(own, cancel_on=own._protocol) == [b"item"]
+    finally:
+        await own.aclose()
+        await client.aclose()
+
+
+async def test_a_reply_nobody_asked_for_fails_the_connection() -> None:
+    for data in (b"+OK\r\n", b"?garbage\r\n"):
+        protocol = RespProtocol()
+        transport = Mock(spec=asyncio.Transport)
+        protocol.connection_made(transport)
+        protocol.data_received(data)
+        assert protocol.lost.done()
+        transport.abort.assert_called_once()
+        with pytest.raises(RedisConnectionError):
+            protocol.send(b"")
+
+
+# --- a job read along with a claim or a task --------------------------------------------
+
+
+class Recorded:
+    """The commands a storage sends outside its scripts (which keep the connection itself)."""
+
+    def __init__(self, storage: RedisStorage) -> None:
+        self.sent: list[tuple[Any, ...]] = []
+        self._inner = storage._redis
+        storage._redis = self
+
+    async def execute(self, *args: Any) -> Any:
+        self.sent.append(args)
+        return await self._inner.execute(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+async def test_a_claimed_job_comes_with_the_claim_for_the_step_that_reads_it_first(
+    pair: tuple[RedisStorage, RedisStorage],
+) -> None:
+    a, b = pair
+    job = make_job()
+    await a.create_job(job)
+    reads = Recorded(a)
+    lease = await a.claim_run("exec", 30, 0)
+    assert lease is not None
+    # The step starts as a task after the claim, and reads the job without a round trip.
+    assert await asyncio.create_task(a.get_job(job.id)) == job
+    assert not reads.sent
+    # Taken once: the claimant itself now reads what is stored (a change by another instance).
+    job.current_state = "moved"
+    assert await b.commit(job, 1, Effects())
+    stored = await a.get_job(job.id)
+    assert stored is not None
+    assert (stored.version, stored.current_state) == (2, "moved")
+
+
+async def test_a_claimed_job_is_not_offered_once_outdated_or_elsewhere(
+    pair: tuple[RedisStorage, RedisStorage],
+) -> None:
+    a, b = pair
+    jobs = {job.id: job for job in (make_job() for _ in range(3))}
+    for job in jobs.values():
+        await a.create_job(job)
+
+    async def change_on_b(job_id: str) -> None:
+        async def change() -> None:
+            stored = await b.get_job(job_id)
+            assert stored is not None
+            assert await b.commit(stored, stored.version, Effects())
+
+        await asyncio.create_task(change())  # not a read in this context
+
+    async def claim() -> str:
+        lease = await a.claim_run("exec", 30, 0)
+        assert lease is not None
+        return lease.job_id
+
+    # A commit of the job here voids it, from whichever task it comes.
+    job = jobs[await claim()]
+    job.current_state = "committed here"
+    assert await asyncio.create_task(a.commit(job, 1, Effects()))
+    stored = await a.get_job(job.id)
+    assert stored is not None
+    assert (stored.version, stored.current_state) == (2, "committed here")
+    # Only the very next read may take it: reading another job spends it.
+    job_id = await claim()
+    await a.get_job("another job")
+    await change_on_b(job_id)
+    stored = await a.get_job(job_id)
+    assert stored is not None
+    assert stored.version == 2
+    # Code that does not descend from the claimant (a task started before it) never sees it.
+    claimed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def unrelated() -> Job | None:
+        return await a.get_job(await claimed)
+
+    reader = asyncio.create_task(unrelated())
+    job_id = await claim()
+    await change_on_b(job_id)
+    claimed.set_result(job_id)
+    stored = await reader
+    assert stored is not None
+    assert stored.version == 2
+
+
+async def test_a_task_read_alone_comes_with_its_job(pair: tuple[RedisStorage, RedisStorage]) -> None:
+    a, _ = pair
+    job = make_job()
+    await a.create_job(job, Effects(push_tasks=[msgspec.structs.replace(make_task("t1"), job_id=job.id)]))
+    reads = Recorded(a)
+    (record,) = await a.get_tasks(["t1"])
+    assert record is not None
+    assert await a.get_job(record.job_id) == job
+    assert not reads.sent

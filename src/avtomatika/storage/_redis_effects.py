@@ -77,7 +77,8 @@ def _add_ids(args: list[Arg], ids: Iterable[str]) -> None:
 
 
 async def _task_args(task: TaskRecord) -> list[Arg]:
-    """id, worker, queue score (-priority), queued deadline, execution timeout, result deadline, blob."""
+    """id, worker, queue score (-priority), queued deadline, execution timeout, result deadline,
+    blob, job id."""
     return [
         task.task_id,
         task.worker_id,
@@ -86,4 +87,5 @@ async def _task_args(task: TaskRecord) -> list[Arg]:
         score(task.execution_timeout, f"Task {task.task_id!r} execution_timeout"),
         score(task.result_deadline, f"Task {task.task_id!r} result_deadline"),
         await pack(task),
+        task.job_id,
     ]

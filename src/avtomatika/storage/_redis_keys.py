@@ -8,7 +8,7 @@ namespace, so no id can make two kinds of key collide::
     {prefix}:client-expiring:<client>  zset   terminal job ids by expiry (epoch ms), for trimming
     {prefix}:runs                      zset   job ids by ready time (a leased entry: lease expiry)
     {prefix}:run-leases                hash   job id -> token of the lease holding its entry
-    {prefix}:task:<task_id>            hash   d (blob), s, w, p, m, qd, et, rd, pu (plain fields)
+    {prefix}:task:<task_id>            hash   d (blob), s, w, p, m, qd, et, rd, pu, j (plain fields)
     {prefix}:worker-queue:<worker>     zset   queued tasks: score -priority, member seq+task id
     {prefix}:worker-running:<worker>   set    running task ids
     {prefix}:worker:<worker>           hash   d (blob), rep, f:<heartbeat field> (MessagePack)

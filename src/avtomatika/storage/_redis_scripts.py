@@ -6,12 +6,14 @@ from a task's owner), which Redis Cluster forbids, so they refuse to run on a cl
 than misbehave there.
 """
 
+import hashlib
 from enum import StrEnum
 from importlib import resources
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
+
+from avtomatika.storage._redis_connection import Arg, Commands, GiveBack
 
 _HEADER = "#!lua flags=no-cluster\n"
 
@@ -39,6 +41,8 @@ class Lua(StrEnum):
     ACQUIRE_LOCK = "acquire_lock"
     RELEASE_LOCK = "release_lock"
     LIST_JOBS = "list_jobs"
+    GET_WORKER = "get_worker"
+    GET_TASK = "get_task"
 
 
 def _source(name: str) -> str:
@@ -47,19 +51,40 @@ def _source(name: str) -> str:
 
 
 class Scripts:
-    """Registered scripts; a call runs EVALSHA and reloads the script if the server lost it."""
+    """Registered scripts, run by EVALSHA; a script the server lost is loaded again, once."""
 
-    __slots__ = ("_client", "_prefix", "_scripts")
+    __slots__ = ("_commands", "_prefix", "_shas", "_sources")
 
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
-        self._client = client
+    def __init__(self, commands: Commands, prefix: str) -> None:
+        self._commands = commands
         self._prefix = prefix
-        self._scripts: dict[Lua, AsyncScript] = {name: client.register_script(_source(name)) for name in Lua}
+        self._sources = {name: _source(name) for name in Lua}
+        self._shas = {
+            name: hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+            for name, source in self._sources.items()
+        }
 
     async def load(self) -> None:
         """SCRIPT LOAD every script now, so the first calls need no reload round trip."""
-        for script in self._scripts.values():
-            await self._client.script_load(script.script)
+        await self._commands.execute_many([("SCRIPT", "LOAD", source) for source in self._sources.values()])
 
-    async def __call__(self, name: Lua, *args: str | bytes | int | float) -> Any:
-        return await self._scripts[name](args=[self._prefix, *args])
+    async def __call__(self, name: Lua, *args: Arg) -> Any:
+        command = ("EVALSHA", self._shas[name], 0, self._prefix, *args)
+        try:
+            return await self._commands.execute(*command)
+        except NoScriptError:
+            await self._reload(name)
+            return await self._commands.execute(*command)
+
+    async def take(self, give_back: GiveBack, name: Lua, *args: Arg) -> Any:
+        """Run a script that takes work (see :meth:`Commands.take`)."""
+        command = ("EVALSHA", self._shas[name], 0, self._prefix, *args)
+        try:
+            return await self._commands.take(command, give_back)
+        except NoScriptError:
+            await self._reload(name)
+            return await self._commands.take(command, give_back)
+
+    async def _reload(self, name: Lua) -> None:
+        # The server restarted or was flushed. NOSCRIPT means nothing ran: running it is safe.
+        await self._commands.execute("SCRIPT", "LOAD", self._sources[name])

@@ -8,7 +8,7 @@ connection, so thousands of long-polls cost only memory.
 Lost wake-ups are ruled out three ways: a notification that arrives while a waiter's attempt
 is in flight bumps the signal's generation, which the waiter checks before parking; a waiter
 that is cancelled after being woken hands the wake-up on; and an attempt that a cancelled
-caller no longer wants is undone (:func:`shielded`), so work is only taken by a live caller.
+caller no longer wants is undone (:class:`GiveBacks`), so work is only taken by a live caller.
 """
 
 import asyncio
@@ -165,38 +165,28 @@ async def take_or_wait(take: Callable[[], Awaitable[Attempt[T]]], signal: Signal
             await signal.wait(remaining)
 
 
-async def shielded(
-    attempt: Coroutine[Any, Any, Attempt[T]],
-    undo: Callable[[T], Coroutine[Any, Any, object]],
-    pending: set[asyncio.Task[Any]],
-) -> Attempt[T]:
-    """Run an attempt to completion even if the caller is cancelled meanwhile; an item it took
-    for a caller that is gone is given back by ``undo`` (tracked in ``pending``)."""
-    task = asyncio.ensure_future(attempt)
+class GiveBacks:
+    """Undoing work taken for callers that were cancelled meanwhile (see ``Commands.take``)."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self) -> None:
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def spawn(self, undo: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.ensure_future(_undo(undo))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def wait(self) -> None:
+        """Let every undo in progress finish (before the connection closes)."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+
+async def _undo(undo: Coroutine[Any, Any, object]) -> None:
     try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        task.add_done_callback(lambda done: _give_back(done, undo, pending))
-        raise
-
-
-def _give_back(
-    done: "asyncio.Future[Attempt[T]]",
-    undo: Callable[[T], Coroutine[Any, Any, object]],
-    pending: set[asyncio.Task[Any]],
-) -> None:
-    if done.cancelled() or done.exception() is not None:
-        return
-    item = done.result().item
-    if item is not None:
-        task = asyncio.ensure_future(_undo(undo, item))
-        pending.add(task)
-        task.add_done_callback(pending.discard)
-
-
-async def _undo(undo: Callable[[T], Coroutine[Any, Any, object]], item: T) -> None:
-    try:
-        await undo(item)
+        await undo
     except Exception:
         # The item stays taken; its deadline or lease returns it later.
         logger.warning("Could not give back work taken for a cancelled waiter", exc_info=True)

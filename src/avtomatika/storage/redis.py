@@ -16,14 +16,16 @@ single primary. Instances compare times from their own clocks, which must be syn
 
 Waiting (``claim_run``, ``poll_task``) holds no connection: see ``_redis_wakeup``. Scripts
 that make work ready publish on ``{prefix}:wake``; one pub/sub connection per instance
-wakes local waiters, which then make one atomic attempt each.
+wakes local waiters, which then make one atomic attempt each. Every other command of an
+instance goes over one multiplexed connection (``_redis_connection``). A claim or a lone task
+read also returns the job, which the caller reads next (``_redis_handoff``).
 """
 
 import asyncio
 import secrets
 from collections.abc import Sequence
 from functools import partial
-from typing import Any, NamedTuple, cast
+from typing import Any, Literal, NamedTuple
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -42,35 +44,41 @@ from avtomatika.storage._redis_codec import (
     unpack_task,
     unpack_worker,
 )
+from avtomatika.storage._redis_connection import ClientCommands, Commands, Multiplexed, connection_options
 from avtomatika.storage._redis_effects import apply_args, milliseconds, score
+from avtomatika.storage._redis_handoff import JobHandoff
 from avtomatika.storage._redis_keys import RUNS_MESSAGE, TASKS_MESSAGE, Keys
-from avtomatika.storage._redis_listener import WakeListener
+from avtomatika.storage._redis_listener import ClientSubscription, OwnSubscription, Subscribe, WakeListener
 from avtomatika.storage._redis_scripts import Lua, Scripts
-from avtomatika.storage._redis_wakeup import Attempt, Signal, Signals, shielded, take_or_wait
+from avtomatika.storage._redis_wakeup import Attempt, GiveBacks, Signal, Signals, take_or_wait
 from avtomatika.storage.base import Effects, RunLease, StorageBackend
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 POOL_SIZE = 32
-"""Connections of a pool this backend creates from a URL (a ``max_connections`` URL option wins)."""
+"""Connections of the redis-py pool made for a URL our own connections cannot serve (a
+``max_connections`` URL option wins)."""
 _TAKE_CONCURRENCY = 8
-"""Attempts of waiting callers in flight at once: thousands of long-polls share these."""
+"""Attempts of waiting callers in flight at once: a herd of long-polls woken together (after
+a reconnection) reaches Redis a few at a time."""
 _TASK_FIELDS = ("d", "s", "w", "pu")
 
 
 class _Claim(NamedTuple):
     lease: RunLease
-    ready_at: bytes
-    """The entry's time before the claim, restored if the claim is given back."""
+    job: bytes | None
+    """The job's blob, read in the same script as the claim."""
 
 
 class RedisStorage(StorageBackend):
     """All state in one Redis primary; any number of instances may share it.
 
-    Pass a ``redis.asyncio.Redis`` client (without ``decode_responses``) or a URL. A client
-    created from a URL uses a bounded, blocking pool and no command retries: a retried script
-    whose first reply was lost would run twice. A client passed in is used as configured and
-    is not closed by :meth:`close`. Terminal jobs expire ``job_retention`` seconds after their
-    last commit, cancelled tasks ``task_retention`` seconds after the cancellation.
+    Pass a ``redis.asyncio.Redis`` client (without ``decode_responses``) or a URL. Commands to a
+    URL share one multiplexed connection (``_redis_connection``), plus one for pub/sub; a URL
+    with options it does not implement (TLS, socket timeouts) gets a bounded, blocking redis-py
+    pool. Neither retries commands: a retried script whose first reply was lost would run
+    twice. A client passed in is used as configured and is not closed by :meth:`close`.
+    Terminal jobs expire ``job_retention`` seconds after their last commit, cancelled tasks
+    ``task_retention`` seconds after the cancellation.
     """
 
     def __init__(
@@ -84,24 +92,17 @@ class RedisStorage(StorageBackend):
     ) -> None:
         if redis_client is not None and url is not None:
             raise ValueError("Pass either a Redis client or a URL, not both")
-        self._owns_client = redis_client is None
-        if redis_client is None:
-            pool = aioredis.BlockingConnectionPool.from_url(
-                url or DEFAULT_URL, max_connections=POOL_SIZE, retry=Retry(NoBackoff(), 0)
-            )
-            redis_client = aioredis.Redis(connection_pool=pool)
-        elif redis_client.connection_pool.connection_kwargs.get("decode_responses"):
-            raise ValueError("RedisStorage needs a client without decode_responses: records are binary")
-        self._client = redis_client
         self._keys = Keys(prefix)
-        self._scripts = Scripts(redis_client, prefix)
+        self._redis, subscribe = _connections(redis_client, url or DEFAULT_URL, self._keys.channel)
+        self._scripts = Scripts(self._redis, prefix)
         self.task_retention = task_retention
         self.job_retention = job_retention
         self._runs = Signal()
         self._tasks = Signals()
-        self._listener = WakeListener(redis_client, self._keys.channel, self._on_message, self._on_resync)
+        self._listener = WakeListener(subscribe, self._keys.channel, self._on_message, self._on_resync)
         self._take_slots = asyncio.Semaphore(_TAKE_CONCURRENCY)
-        self._giving_back: set[asyncio.Task[Any]] = set()
+        self._give_backs = GiveBacks()
+        self._handoff = JobHandoff()
 
     @classmethod
     def from_url(
@@ -124,10 +125,8 @@ class RedisStorage(StorageBackend):
     async def close(self) -> None:
         await self._listener.stop()
         self._runs.close()
-        if self._giving_back:
-            await asyncio.gather(*self._giving_back, return_exceptions=True)
-        if self._owns_client:
-            await self._client.aclose(close_connection_pool=True)
+        await self._give_backs.wait()
+        await self._redis.aclose()
 
     def _on_message(self, message: bytes) -> None:
         if message == RUNS_MESSAGE:
@@ -142,24 +141,23 @@ class RedisStorage(StorageBackend):
     # --- jobs ------------------------------------------------------------------------
 
     async def create_job(self, job: Job, effects: Effects | None = None) -> bool:
-        effects = effects or Effects()
-        args = await apply_args(
-            "create", job, 0, effects, clock.now(), self.job_retention, self.task_retention
-        )
-        if not _applied(await self._scripts(Lua.APPLY, *args)):
-            return False
-        job.version = 1
-        for child in effects.create_jobs:
-            child.version = 1
-        return True
+        return await self._apply("create", job, 0, effects or Effects())
 
     async def get_job(self, job_id: str) -> Job | None:
-        blob = cast(bytes | None, await self._client.hget(self._keys.job(job_id), "d"))
+        blob = self._handoff.take(job_id)
+        if blob is None:
+            blob = await self._redis.execute("HGET", self._keys.job(job_id), "d")
         return None if blob is None else await unpack(blob, JOB_DECODER)
 
     async def commit(self, job: Job, expected_version: int, effects: Effects) -> bool:
+        return await self._apply("commit", job, expected_version, effects)
+
+    async def _apply(
+        self, mode: Literal["create", "commit"], job: Job, expected_version: int, effects: Effects
+    ) -> bool:
+        self._handoff.void(job.id)
         args = await apply_args(
-            "commit", job, expected_version, effects, clock.now(), self.job_retention, self.task_retention
+            mode, job, expected_version, effects, clock.now(), self.job_retention, self.task_retention
         )
         if not _applied(await self._scripts(Lua.APPLY, *args)):
             return False
@@ -183,7 +181,10 @@ class RedisStorage(StorageBackend):
 
     async def claim_run(self, owner: str, lease_seconds: float, timeout: float) -> RunLease | None:
         claim = await take_or_wait(partial(self._take_run, lease_seconds), self._runs, timeout)
-        return None if claim is None else claim.lease
+        if claim is None:
+            return None
+        self._handoff.offer(claim.lease.job_id, claim.job)
+        return claim.lease
 
     async def renew_run(self, lease: RunLease, lease_seconds: float) -> bool:
         until = clock.now() + lease_seconds
@@ -193,20 +194,23 @@ class RedisStorage(StorageBackend):
         await self._scripts(Lua.RELEASE_RUN, lease.job_id, lease.token)
 
     async def _take_run(self, lease_seconds: float) -> Attempt[_Claim]:
-        async with self._take_slots:
-            return await shielded(self._claim_once(lease_seconds), self._unclaim, self._giving_back)
-
-    async def _claim_once(self, lease_seconds: float) -> Attempt[_Claim]:
         now, token = clock.now(), secrets.token_hex(8)
-        job_id, ready_at, head = await self._scripts(Lua.CLAIM_RUN, now, now + lease_seconds, token)
+        async with self._take_slots:
+            reply = await self._scripts.take(
+                partial(self._unclaim, token), Lua.CLAIM_RUN, now, now + lease_seconds, token
+            )
+        job_id, _, head, job = reply
         next_at = float(head) if head else None
         if not job_id:
             return Attempt(None, next_at=next_at)
-        claim = _Claim(RunLease(job_id.decode(), token), ready_at)
+        claim = _Claim(RunLease(job_id.decode(), token), job)
         return Attempt(claim, more=next_at is not None and next_at <= now, next_at=next_at)
 
-    async def _unclaim(self, claim: _Claim) -> None:
-        await self._scripts(Lua.UNCLAIM_RUN, claim.lease.job_id, claim.lease.token, claim.ready_at)
+    def _unclaim(self, token: str, reply: list[Any]) -> None:
+        """Give back a claim made for a cancelled caller, ready again at its old time."""
+        job_id, ready_at = reply[0], reply[1]
+        if job_id:
+            self._give_backs.spawn(self._scripts(Lua.UNCLAIM_RUN, job_id, token, ready_at))
 
     # --- worker task queues ----------------------------------------------------------
 
@@ -220,10 +224,14 @@ class RedisStorage(StorageBackend):
     async def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord | None]:
         if not task_ids:
             return []
-        async with self._client.pipeline(transaction=False) as pipe:
-            for task_id in task_ids:
-                pipe.hmget(self._keys.task(task_id), _TASK_FIELDS)
-            rows = await pipe.execute()
+        if len(task_ids) == 1:
+            *row, job_id, job = await self._scripts(Lua.GET_TASK, task_ids[0])
+            if job_id is not None:
+                self._handoff.offer(job_id.decode(), job)
+            return [await unpack_task(row)]
+        rows = await self._redis.execute_many(
+            [("HMGET", self._keys.task(task_id), *_TASK_FIELDS) for task_id in task_ids]
+        )
         return [await unpack_task(row) for row in rows]
 
     async def peek_tasks(self, worker_id: str, limit: int) -> list[TaskRecord]:
@@ -240,26 +248,35 @@ class RedisStorage(StorageBackend):
     async def worker_loads(self, worker_ids: Sequence[str]) -> list[int]:
         if not worker_ids:
             return []
-        async with self._client.pipeline(transaction=False) as pipe:
-            for worker_id in worker_ids:
-                pipe.zcard(self._keys.worker_queue(worker_id))
-                pipe.scard(self._keys.worker_running(worker_id))
-            counts = await pipe.execute()
+        commands: list[tuple[str, str]] = []
+        for worker_id in worker_ids:
+            commands += [
+                ("ZCARD", self._keys.worker_queue(worker_id)),
+                ("SCARD", self._keys.worker_running(worker_id)),
+            ]
+        counts = await self._redis.execute_many(commands)
         return [queued + running for queued, running in zip(counts[::2], counts[1::2], strict=True)]
 
     async def _take_task(self, worker_id: str) -> Attempt[TaskRecord]:
-        async with self._take_slots:
-            return await shielded(self._pop_task(worker_id), self._give_back_task, self._giving_back)
-
-    async def _pop_task(self, worker_id: str) -> Attempt[TaskRecord]:
         now = clock.now()
-        blob, still_queued = await self._scripts(Lua.POLL_TASK, worker_id, now)
+        async with self._take_slots:
+            reply = await self._scripts.take(self._requeue, Lua.POLL_TASK, worker_id, now)
+        blob, still_queued, _ = reply
         if not blob:
             return Attempt(None)
-        return Attempt(await _started(blob, worker_id, now), more=still_queued > 0)
+        try:
+            record = await _started(blob, worker_id, now)
+        except asyncio.CancelledError:
+            # Cancelled while a large blob was decoded in a thread.
+            self._requeue(reply)
+            raise
+        return Attempt(record, more=still_queued > 0)
 
-    async def _give_back_task(self, record: TaskRecord) -> None:
-        await self.requeue_task(record.task_id)
+    def _requeue(self, reply: list[Any]) -> None:
+        """Give back a task popped for a cancelled caller, at the head of its queue."""
+        task_id = reply[2]
+        if task_id:
+            self._give_backs.spawn(self.requeue_task(task_id.decode()))
 
     # --- workers ---------------------------------------------------------------------
 
@@ -289,8 +306,7 @@ class RedisStorage(StorageBackend):
         return None if flat is None else await unpack_worker(pairs(flat))
 
     async def get_worker(self, worker_id: str) -> WorkerRecord | None:
-        fields = cast(dict[bytes, bytes], await self._client.hgetall(self._keys.worker(worker_id)))
-        return await unpack_worker(fields)
+        return await unpack_worker(pairs(await self._scripts(Lua.GET_WORKER, worker_id)))
 
     async def find_workers(self, skill: str, limit: int) -> list[WorkerRecord]:
         if limit <= 0:
@@ -317,10 +333,10 @@ class RedisStorage(StorageBackend):
         return [key.decode() for key in due]
 
     async def set_deadline(self, key: str, at: float) -> None:
-        await self._client.zadd(self._keys.deadlines, {key: score(at, f"Deadline {key!r}")})
+        await self._redis.execute("ZADD", self._keys.deadlines, score(at, f"Deadline {key!r}"), key)
 
     async def clear_deadline(self, key: str) -> None:
-        await self._client.zrem(self._keys.deadlines, key)
+        await self._redis.execute("ZREM", self._keys.deadlines, key)
 
     # --- locks -----------------------------------------------------------------------
 
@@ -329,6 +345,22 @@ class RedisStorage(StorageBackend):
 
     async def release_lock(self, name: str, owner: str) -> bool:
         return bool(await self._scripts(Lua.RELEASE_LOCK, name, owner) == 1)
+
+
+def _connections(client: aioredis.Redis | None, url: str, channel: str) -> tuple[Commands, Subscribe]:
+    """Commands and wake-ups on connections of our own, or through redis-py (see the class)."""
+    options = None if client is not None else connection_options(url)
+    if options is not None:
+        return Multiplexed(options), partial(OwnSubscription.open, options, channel)
+    owned = client is None
+    if client is None:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL_SIZE, retry=Retry(NoBackoff(), 0)
+        )
+        client = aioredis.Redis(connection_pool=pool)
+    elif client.connection_pool.connection_kwargs.get("decode_responses"):
+        raise ValueError("RedisStorage needs a client without decode_responses: records are binary")
+    return ClientCommands(client, owned=owned), partial(ClientSubscription.open, client, channel)
 
 
 def _applied(result: Any) -> bool:

@@ -133,7 +133,7 @@ local function cancel_task(id, keep_ms, keep_until)
   end
 end
 
--- t = {id, worker, score, queued deadline, execution timeout, result deadline, blob}
+-- t = {id, worker, score, queued deadline, execution timeout, result deadline, blob, job id}
 local function push_task(t)
   local id, worker, score = t[1], t[2], t[3]
   local tkey = key('task', id)
@@ -142,7 +142,7 @@ local function push_task(t)
   end
   local member = queue_member(QUEUE_BASE + redis.call('INCR', SEQ), id)
   redis.call('HSET', tkey, 'd', t[7], 's', 'queued', 'w', worker, 'p', score, 'm', member,
-    'qd', t[4], 'et', t[5], 'rd', t[6])
+    'qd', t[4], 'et', t[5], 'rd', t[6], 'j', t[8])
   redis.call('ZADD', key('worker-queue', worker), score, member)
   set_task_deadline(id, t[4])
   wake_workers[worker] = true

@@ -1,13 +1,13 @@
 -- poll_task (one non-blocking attempt): pop the worker's first task and mark it RUNNING.
--- Returns {blob or '', tasks still queued for the worker}.
+-- Returns {blob or '', tasks still queued for the worker, task id or ''}.
 local worker, now_s = arg(), arg()
 local queue = key('worker-queue', worker)
 local popped = redis.call('ZPOPMIN', queue)
 if #popped == 0 then
-  return { '', 0 }
+  return { '', 0, '' }
 end
 local id = task_of(popped[1])
 local tkey = key('task', id)
 local f = redis.call('HMGET', tkey, 'd', 'et', 'rd')
 start_task(tkey, id, worker, now_s, f[2], f[3])
-return { f[1], redis.call('ZCARD', queue) }
+return { f[1], redis.call('ZCARD', queue), id }
