@@ -104,12 +104,43 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+async def redis_calls(storage: str) -> int:
+    """Commands Redis has executed so far (INFO commandstats counts commands run inside scripts)."""
+    if storage != "redis":
+        return 0
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    try:
+        stats = await client.info("commandstats")
+    finally:
+        await client.aclose()
+    return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
+
+
+async def delete_keys(prefix: str) -> None:
+    """Remove what the benchmark left in Redis (SCAN is fine here: this is not a hot path)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    try:
+        async for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            await client.unlink(key)
+    finally:
+        await client.aclose()
+
+
 def cpu_seconds(procs: list[psutil.Process]) -> float:
     return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
 
 
 async def measure(
-    url: str, orch: psutil.Process, worker_procs: list[psutil.Process], jobs: int, timeout: float
+    url: str,
+    orch: psutil.Process,
+    worker_procs: list[psutil.Process],
+    jobs: int,
+    timeout: float,
+    storage: str,
 ) -> dict[str, Any]:
     workers = len(worker_procs)
     headers = {"X-Client-Token": CLIENT_TOKEN}
@@ -121,6 +152,7 @@ async def measure(
                 return resp.status == 200 and len(await resp.json()) >= workers
 
         await wait_until(ready, 60, "workers to register")
+        calls0 = await redis_calls(storage)
         cpu0, wcpu0 = cpu_seconds([orch]), cpu_seconds(worker_procs)
         started = time.time()
 
@@ -140,6 +172,7 @@ async def measure(
             async with session.get(f"{url}/bench/finished") as resp:
                 finished = (await resp.json())["count"]
         cpu1, wcpu1 = cpu_seconds([orch]), cpu_seconds(worker_procs)
+        calls1 = await redis_calls(storage)
         docs = []
         for job_id in ids:
             async with session.get(
@@ -161,6 +194,7 @@ async def measure(
         "orchestrator_cpu_s_per_1000_jobs": round(cpu / jobs * 1000, 3),
         "orchestrator_peak_rss_mb": round(peak_rss_mb(orch.pid), 1),
         "workers_cpu_s_per_1000_jobs": round((wcpu1 - wcpu0) / jobs * 1000, 3),
+        "redis_commands_per_job": round((calls1 - calls0) / jobs, 1) if storage == "redis" else None,
     }
 
 
@@ -219,10 +253,14 @@ def main() -> None:
             ]
             procs.append(subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         handles = [psutil.Process(w.pid) for w in workers]
-        result = asyncio.run(measure(url, psutil.Process(orch.pid), handles, args.jobs, args.timeout))
+        result = asyncio.run(
+            measure(url, psutil.Process(orch.pid), handles, args.jobs, args.timeout, args.storage)
+        )
     finally:
         for proc in reversed(procs):
             stop(proc)
+        if args.storage == "redis":
+            asyncio.run(delete_keys(f"bench-{orch.pid}"))
     if args.profile:
         time.sleep(1)
     result.update(
