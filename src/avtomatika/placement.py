@@ -2,7 +2,7 @@
 
 from avtomatika.config import Config
 from avtomatika.dispatcher import Dispatcher
-from avtomatika.protocol.constants import JobStatus
+from avtomatika.protocol.constants import TERMINAL_STATUSES, JobStatus
 from avtomatika.records import Job
 from avtomatika.storage.base import Effects
 from avtomatika.transitions import branch_result, complete_branch, end, is_parallel
@@ -22,7 +22,7 @@ async def place_tasks(
     for active in list(job.tasks.values()):
         if active.worker_id is not None:
             continue
-        if job.status in (JobStatus.FAILED, JobStatus.FINISHED, JobStatus.QUARANTINED, JobStatus.CANCELLED):
+        if job.status in TERMINAL_STATUSES:
             break
         worker = await dispatcher.select(active.spec)
         if worker is not None:
