@@ -56,6 +56,11 @@ def end(job: Job, status: JobStatus, now: float, effects: Effects, message: str 
     return effects
 
 
+def live_task(job: Job, task_id: str) -> ActiveTask | None:
+    """The task if the job still waits for it; None once the job moved on or ended."""
+    return None if job.status in TERMINAL_STATUSES else job.tasks.get(task_id)
+
+
 def add_tasks(job: Job, specs: list[TaskSpec], now: float, attempt: int = 1) -> list[ActiveTask]:
     """Register tasks the job now waits for; the executor places them on workers."""
     created = [ActiveTask(task_id=new_id(), spec=spec, created_at=now, attempt=attempt) for spec in specs]

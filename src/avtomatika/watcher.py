@@ -11,11 +11,19 @@ import logging
 from collections.abc import Callable
 
 from avtomatika.clock import now as clock_now
-from avtomatika.protocol.constants import TERMINAL_STATUSES, JobStatus
+from avtomatika.protocol.constants import JobStatus
 from avtomatika.records import Job, TaskRecord, TaskState
 from avtomatika.services import Change, Services
-from avtomatika.storage.base import Effects
-from avtomatika.transitions import branch_result, complete_branch, end, is_parallel, redispatch, task_failed
+from avtomatika.storage.base import Effects, task_deadline_key, worker_deadline_key
+from avtomatika.transitions import (
+    branch_result,
+    complete_branch,
+    end,
+    is_parallel,
+    live_task,
+    redispatch,
+    task_failed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -66,19 +74,18 @@ class Watcher:
         storage = self._services.storage
         record = (await storage.get_tasks([task_id]))[0]
         if record is None:
-            await storage.clear_deadline(f"task:{task_id}")
+            await storage.clear_deadline(task_deadline_key(task_id))
             return
         timed_out = record.state != TaskState.CANCELLED
 
         def change(job: Job) -> Change[bool]:
-            active = job.tasks.get(task_id)
-            if not timed_out or active is None or job.status in TERMINAL_STATUSES:
+            if not timed_out or live_task(job, task_id) is None:
                 return Change(True, Effects(drop_tasks=[task_id]))
             return Change(True, self._timeout(job, record, Effects(drop_tasks=[task_id])))
 
         # The committed effects drop the task or re-arm its deadline; an orphan only loses its deadline.
         if not await self._services.update(record.job_id, change, False):
-            await storage.clear_deadline(f"task:{task_id}")
+            await storage.clear_deadline(task_deadline_key(task_id))
 
     def _timeout(self, job: Job, record: TaskRecord, effects: Effects) -> Effects:
         now = clock_now()
@@ -101,10 +108,10 @@ class Watcher:
         worker = await storage.get_worker(worker_id)
         now = clock_now()
         if worker is not None and worker.expires_at > now:
-            await storage.set_deadline(f"worker:{worker_id}", worker.expires_at)
+            await storage.set_deadline(worker_deadline_key(worker_id), worker.expires_at)
             return
         orphans = await storage.remove_worker(worker_id)
-        await storage.clear_deadline(f"worker:{worker_id}")
+        await storage.clear_deadline(worker_deadline_key(worker_id))
         self._services.dispatcher.forget(worker_id)
         logger.warning("Worker %s missed its heartbeats; re-dispatching %d task(s)", worker_id, len(orphans))
         for record in orphans:
@@ -114,8 +121,8 @@ class Watcher:
         return lambda job: self._orphaned(job, record)
 
     def _orphaned(self, job: Job, record: TaskRecord) -> Change[None]:
-        active = job.tasks.get(record.task_id)
-        if active is None or job.status in TERMINAL_STATUSES:
+        active = live_task(job, record.task_id)
+        if active is None:
             return Change(None)
         now = clock_now()
         if record.state == TaskState.QUEUED:

@@ -5,12 +5,12 @@ import random
 
 from avtomatika.clock import now as clock_now
 from avtomatika.matching import satisfies
-from avtomatika.protocol.constants import TERMINAL_STATUSES, JobStatus
+from avtomatika.protocol.constants import JobStatus
 from avtomatika.protocol.models import Heartbeat, HeartbeatResponse, WorkerEventPayload, WorkerRegistration
 from avtomatika.records import HeartbeatUpdate, Job, TaskRecord, TaskSpec, TaskState, WorkerRecord
 from avtomatika.services import Change, Services
 from avtomatika.storage.base import Effects
-from avtomatika.transitions import go_to, redispatch
+from avtomatika.transitions import go_to, live_task, redispatch
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +89,8 @@ async def _hand_back_queued(services: Services, worker_id: str) -> None:
     for record in await services.storage.peek_tasks(worker_id, HAND_BACK_LIMIT):
 
         def change(job: Job, task_id: str = record.task_id) -> Change[None]:
-            active = job.tasks.get(task_id)
-            if active is None or job.status in TERMINAL_STATUSES:
+            active = live_task(job, task_id)
+            if active is None:
                 return Change(None)
             return Change(None, redispatch(job, active, clock_now(), Effects(drop_tasks=[task_id])))
 
