@@ -95,11 +95,15 @@ def check_signature(
     *,
     exclude: tuple[str, ...] = ("security",),
     required: bool = True,
+    idempotent: bool = False,
 ) -> None:
     """Verify ``message['security']`` per ``WORKER_SIGNATURE_POLICY``.
 
     ``require``: a worker whose token signs (see :func:`signing.signs_with`) must sign;
     ``verify``: signatures are checked when present; ``off``: nothing is checked.
+    ``idempotent`` messages (task results) skip the replay window: applying one twice changes
+    nothing, while refusing an authentic one that a worker resends after an outage longer than
+    the window would lose its work.
     """
     policy = config.WORKER_SIGNATURE_POLICY
     if policy == "off":
@@ -116,7 +120,7 @@ def check_signature(
     timestamp = message.get("timestamp")
     if not isinstance(timestamp, int | float):
         raise SignatureError("Missing required timestamp for replay protection")
-    if abs(clock_now() - timestamp) > REPLAY_WINDOW_SECONDS:
+    if not idempotent and abs(clock_now() - timestamp) > REPLAY_WINDOW_SECONDS:
         raise SignatureError("Message timestamp expired (replay protection)")
     if not isinstance(claimed, str) or not signing.verify(
         identity.credential, message, claimed, exclude=exclude

@@ -98,12 +98,15 @@ async def _hand_back_queued(services: Services, worker_id: str) -> None:
 
 
 async def _tasks_to_cancel(services: Services, worker_id: str, task_ids: list[str]) -> list[str]:
-    """Tasks a worker runs that the orchestrator no longer expects from it."""
+    """Tasks a worker runs that the orchestrator has positively taken away from it: cancelled,
+    or now owned by another worker. A task without a record is never named: its result was
+    applied (the record is dropped then), so a heartbeat racing that result must not make the
+    published SDK cancel a finished task (which leaks one of its slots for good)."""
     records = await services.storage.get_tasks(task_ids)
     return [
         task_id
         for task_id, rec in zip(task_ids, records, strict=True)
-        if rec is None or rec.state == TaskState.CANCELLED or rec.worker_id != worker_id
+        if rec is not None and (rec.state == TaskState.CANCELLED or rec.worker_id != worker_id)
     ]
 
 

@@ -49,13 +49,18 @@ def verify(request: web.Request, identity: WorkerIdentity, raw: dict[str, Any], 
 
 
 async def read_signed(
-    request: web.Request, kind: type[T], what: str, exclude: tuple[str, ...] = ("security",)
+    request: web.Request,
+    kind: type[T],
+    what: str,
+    exclude: tuple[str, ...] = ("security",),
+    *,
+    idempotent: bool = False,
 ) -> tuple[WorkerIdentity, T]:
     """A signed worker message: authenticated by its ``worker_id``, verified, then typed."""
     raw = await read_object(request)
     assert raw is not None
     identity = identify(request, raw.get("worker_id"))
-    verify(request, identity, raw, exclude=exclude)
+    verify(request, identity, raw, exclude=exclude, idempotent=idempotent)
     return identity, convert(raw, kind, what)
 
 
@@ -95,7 +100,7 @@ async def next_task(request: web.Request) -> web.StreamResponse:
 
 
 async def post_result(request: web.Request) -> web.Response:
-    identity, result = await read_signed(request, TaskResult, "TaskResult payload")
+    identity, result = await read_signed(request, TaskResult, "TaskResult payload", idempotent=True)
     response = await results.apply_result(_services(request), identity.worker_id, result)
     return json_response(response)
 

@@ -1,0 +1,100 @@
+"""Field faults the published SDK met (issue: no leaked slots, no results lost to an outage)."""
+
+import time
+from typing import Any
+
+from avtomatika.protocol import signing
+from tests.blueprints import echo_blueprint
+from tests.conftest import OrchestratorFactory
+from tests.wire import WireWorker
+
+
+async def test_a_heartbeat_racing_a_result_cancels_nothing(
+    orchestrator: OrchestratorFactory, backend: Any
+) -> None:
+    """A finished task (its record dropped) and an unknown id are never named in cancel_task_ids."""
+    async with orchestrator(echo_blueprint(), storage=backend) as orch:
+        worker = WireWorker(orch.session, orch.url, "w1")
+        await worker.register("echo")
+        job_id = await orch.create_job("/api/v1/jobs/echo")
+        task = await worker.poll_until_task()
+        status, accepted = await worker.result(task, data={"ok": True})
+        assert (status, accepted["status"]) == (200, "accepted")
+        status, beat = await worker.heartbeat(current_tasks=[task["task_id"], "no-such-task"], status="busy")
+        assert status == 200
+        assert beat.get("cancel_task_ids") in (None, [])
+        assert (await orch.wait_for(job_id))["status"] == "finished"
+
+
+async def test_a_cancelled_task_is_still_named(orchestrator: OrchestratorFactory, backend: Any) -> None:
+    async with orchestrator(echo_blueprint(), storage=backend) as orch:
+        worker = WireWorker(orch.session, orch.url, "w1")
+        await worker.register("echo")
+        job_id = await orch.create_job("/api/v1/jobs/echo")
+        task = await worker.poll_until_task()
+        async with orch.session.post(f"{orch.url}/api/v1/jobs/{job_id}/cancel", headers=orch.headers) as r:
+            assert r.status == 200
+        _, beat = await worker.heartbeat(current_tasks=[task["task_id"], "no-such-task"], status="busy")
+        assert beat["cancel_task_ids"] == [task["task_id"]]
+
+
+def _signed_at(worker: WireWorker, message: dict[str, Any], timestamp: float) -> dict[str, Any]:
+    message = {**message, "timestamp": timestamp}
+    message["security"] = {
+        "signature": signing.signature(worker.token, message),
+        "signer_id": worker.worker_id,
+    }
+    return message
+
+
+async def test_an_authentic_result_resent_after_the_replay_window_is_applied(
+    orchestrator: OrchestratorFactory,
+) -> None:
+    """A result signed 75 s ago (a worker retrying through an outage) is applied, once."""
+    async with orchestrator(echo_blueprint()) as orch:
+        worker = WireWorker(orch.session, orch.url, "w1")
+        await worker.register("echo")
+        job_id = await orch.create_job("/api/v1/jobs/echo")
+        task = await worker.poll_until_task()
+        body = _signed_at(
+            worker,
+            {
+                "job_id": task["job_id"],
+                "task_id": task["task_id"],
+                "worker_id": "w1",
+                "status": "success",
+                "data": {"late": True},
+            },
+            time.time() - 75,
+        )
+        url = f"{orch.url}/_worker/tasks/result"
+        replies = []
+        for _ in range(2):
+            async with orch.session.post(url, json=body, headers=worker.headers) as r:
+                assert r.status == 200, await r.text()
+                replies.append((await r.json())["transition"])
+        tampered = {**body, "data": {"late": False}}
+        async with orch.session.post(url, json=tampered, headers=worker.headers) as r:
+            assert r.status == 403
+        doc = await orch.wait_for(job_id)
+    assert replies == ["success_transition", "already_applied"]
+    assert doc["status"] == "finished"
+    assert doc["state_history"]["late"] is True
+
+
+async def test_stale_heartbeats_and_registrations_stay_refused(orchestrator: OrchestratorFactory) -> None:
+    async with orchestrator(echo_blueprint()) as orch:
+        worker = WireWorker(orch.session, orch.url, "w1")
+        await worker.register("echo")
+        old = time.time() - 75
+        beat = _signed_at(worker, {"worker_id": "w1", "status": "idle", "current_tasks": []}, old)
+        async with orch.session.patch(
+            f"{orch.url}/_worker/workers/w1", json=beat, headers=worker.headers
+        ) as r:
+            assert r.status == 403
+            assert "expired" in (await r.json())["message"]
+        reg = _signed_at(worker, {"worker_id": "w1", "supported_skills": [{"name": "echo"}]}, old)
+        async with orch.session.post(
+            f"{orch.url}/_worker/workers/register", json=reg, headers=worker.headers
+        ) as r:
+            assert r.status == 403
