@@ -23,8 +23,14 @@ class WireWorker:
     def headers(self) -> dict[str, str]:
         return {"X-Worker-Token": self.token}
 
-    def sign(self, message: dict[str, Any], exclude: tuple[str, ...] = ("security",)) -> dict[str, Any]:
-        message = {**message, "timestamp": time.time()}
+    def sign(
+        self,
+        message: dict[str, Any],
+        exclude: tuple[str, ...] = ("security",),
+        timestamp: float | None = None,
+    ) -> dict[str, Any]:
+        """Sign ``message`` as this worker, stamped now (or at ``timestamp``, to test replays)."""
+        message = {**message, "timestamp": time.time() if timestamp is None else timestamp}
         message["security"] = {
             "signature": signing.signature(self.token, message, exclude=exclude),
             "signer_id": self.worker_id,

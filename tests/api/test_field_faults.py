@@ -3,7 +3,6 @@
 import time
 from typing import Any
 
-from avtomatika.protocol import signing
 from tests.blueprints import echo_blueprint
 from tests.conftest import OrchestratorFactory
 from tests.wire import WireWorker
@@ -38,15 +37,6 @@ async def test_a_cancelled_task_is_still_named(orchestrator: OrchestratorFactory
         assert beat["cancel_task_ids"] == [task["task_id"]]
 
 
-def _signed_at(worker: WireWorker, message: dict[str, Any], timestamp: float) -> dict[str, Any]:
-    message = {**message, "timestamp": timestamp}
-    message["security"] = {
-        "signature": signing.signature(worker.token, message),
-        "signer_id": worker.worker_id,
-    }
-    return message
-
-
 async def test_an_authentic_result_resent_after_the_replay_window_is_applied(
     orchestrator: OrchestratorFactory,
 ) -> None:
@@ -56,8 +46,7 @@ async def test_an_authentic_result_resent_after_the_replay_window_is_applied(
         await worker.register("echo")
         job_id = await orch.create_job("/api/v1/jobs/echo")
         task = await worker.poll_until_task()
-        body = _signed_at(
-            worker,
+        body = worker.sign(
             {
                 "job_id": task["job_id"],
                 "task_id": task["task_id"],
@@ -65,7 +54,7 @@ async def test_an_authentic_result_resent_after_the_replay_window_is_applied(
                 "status": "success",
                 "data": {"late": True},
             },
-            time.time() - 75,
+            timestamp=time.time() - 75,
         )
         url = f"{orch.url}/_worker/tasks/result"
         replies = []
@@ -87,13 +76,13 @@ async def test_stale_heartbeats_and_registrations_stay_refused(orchestrator: Orc
         worker = WireWorker(orch.session, orch.url, "w1")
         await worker.register("echo")
         old = time.time() - 75
-        beat = _signed_at(worker, {"worker_id": "w1", "status": "idle", "current_tasks": []}, old)
+        beat = worker.sign({"worker_id": "w1", "status": "idle", "current_tasks": []}, timestamp=old)
         async with orch.session.patch(
             f"{orch.url}/_worker/workers/w1", json=beat, headers=worker.headers
         ) as r:
             assert r.status == 403
             assert "expired" in (await r.json())["message"]
-        reg = _signed_at(worker, {"worker_id": "w1", "supported_skills": [{"name": "echo"}]}, old)
+        reg = worker.sign({"worker_id": "w1", "supported_skills": [{"name": "echo"}]}, timestamp=old)
         async with orch.session.post(
             f"{orch.url}/_worker/workers/register", json=reg, headers=worker.headers
         ) as r:
