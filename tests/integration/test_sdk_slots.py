@@ -42,7 +42,7 @@ async def test_sdk_slots_never_leak(
 
         async def create(i: int) -> str:
             async with gate:
-                return await orch.create_job("/api/v1/jobs/nap", {"seconds": 0.02, "i": i})
+                return await orch.create_job("/api/v1/jobs/nap", {"seconds": 0.05, "i": i})
 
         job_ids = await asyncio.gather(*(create(i) for i in range(JOBS)))
         docs: list[dict[str, Any]] = []

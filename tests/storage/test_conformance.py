@@ -938,19 +938,27 @@ async def test_remove_worker_returns_its_tasks_and_forgets_it(storage: StorageBa
     await storage.register_worker(make_worker("w2"))
     tasks = [make_task("q1", dispatch_deadline=now + 5), make_task("r1"), make_task("other", worker_id="w2")]
     await push(storage, *tasks)
-    assert await storage.poll_task("w1", 0) is not None
+    started = await storage.poll_task("w1", 0)
+    assert started is not None
+    assert started.task_id == "q1"
     removed = await storage.remove_worker("w1")
     assert sorted(t.task_id for t in removed) == ["q1", "r1"]
     assert await storage.get_worker("w1") is None
     assert [w.worker_id for w in await storage.find_workers("resize", 10)] == ["w2"]
-    assert [r.task_id if r else None for r in await storage.get_tasks(["q1", "r1", "other"])] == [
-        None,
-        None,
-        "other",
-    ]
+    running, queued, other = await storage.get_tasks(["q1", "r1", "other"])
+    assert queued is None
+    # The running task is a tombstone: a worker that comes back is told to cancel it.
+    assert running is not None
+    assert running.state == TaskState.CANCELLED
+    assert other is not None
+    assert other.task_id == "other"
     assert await storage.worker_loads(["w1", "w2"]) == [0, 1]
-    due = set(await storage.claim_due(now + 10_000, 100, 0))
-    assert not due & {worker_deadline_key("w1"), task_deadline_key("q1"), task_deadline_key("r1")}
+    assert not set(await storage.claim_due(now + 10, 100, 0)) & {
+        worker_deadline_key("w1"),
+        task_deadline_key("q1"),
+        task_deadline_key("r1"),
+    }
+    assert task_deadline_key("q1") in await storage.claim_due(now + storage.task_retention + 10, 100, 0)
     assert await storage.remove_worker("w1") == []
 
 

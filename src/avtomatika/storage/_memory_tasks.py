@@ -119,15 +119,21 @@ class TaskQueues:
             self._detach(record)
         self._deadlines.clear(task_deadline_key(task_id))
 
-    def remove_worker(self, worker_id: str) -> list[TaskRecord]:
-        """Remove and return the worker's queued (in pop order) and running tasks."""
+    def remove_worker(self, worker_id: str, keep_until: float) -> list[TaskRecord]:
+        """Remove and return the worker's queued (in pop order) and running tasks; the running
+        ones stay as CANCELLED until ``keep_until``, so a worker that comes back is told to stop."""
         queue = self._queues.get(worker_id)
         if queue is None:
             return []
         removed = []
-        for task_id in [*queue.peek(len(queue.queued)), *sorted(queue.running)]:
+        for task_id in queue.peek(len(queue.queued)):
             removed.append(self._tasks.pop(task_id))
             self._deadlines.clear(task_deadline_key(task_id))
+        for task_id in sorted(queue.running):
+            record = self._tasks[task_id]
+            removed.append(clone(record))
+            record.state = TaskState.CANCELLED
+            self._deadlines.set(task_deadline_key(task_id), keep_until)
         queue.heap.clear()
         queue.queued.clear()
         queue.running.clear()

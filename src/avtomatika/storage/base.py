@@ -158,7 +158,9 @@ class StorageBackend(ABC):
 
     @abstractmethod
     async def remove_worker(self, worker_id: str) -> list[TaskRecord]:
-        """Deregister a worker; its queued and running tasks are removed and returned."""
+        """Deregister a worker; its queued and running tasks are removed and returned (as they
+        were). Running ones stay visible as CANCELLED for ``task_retention``, so the worker, if it
+        comes back, learns from its heartbeat that they were taken away."""
 
     @abstractmethod
     async def adjust_reputation(self, worker_id: str, delta: float) -> None:

@@ -178,7 +178,7 @@ class MemoryStorage(StorageBackend):
 
     async def remove_worker(self, worker_id: str) -> list[TaskRecord]:
         self._workers.remove(worker_id)
-        return self._tasks.remove_worker(worker_id)
+        return self._tasks.remove_worker(worker_id, clock.now() + self.task_retention)
 
     async def adjust_reputation(self, worker_id: str, delta: float) -> None:
         self._workers.adjust_reputation(worker_id, delta)

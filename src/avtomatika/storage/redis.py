@@ -318,7 +318,10 @@ class RedisStorage(StorageBackend):
         return await _workers(await self._scripts(Lua.LIST_WORKERS))
 
     async def remove_worker(self, worker_id: str) -> list[TaskRecord]:
-        rows = await self._scripts(Lua.REMOVE_WORKER, worker_id)
+        keep_until = clock.now() + self.task_retention
+        rows = await self._scripts(
+            Lua.REMOVE_WORKER, worker_id, milliseconds(self.task_retention), keep_until
+        )
         return [record for row in rows if (record := await unpack_task(row)) is not None]
 
     async def adjust_reputation(self, worker_id: str, delta: float) -> None:

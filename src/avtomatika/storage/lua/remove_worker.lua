@@ -1,21 +1,23 @@
 -- remove_worker: deregister a worker and remove its queued (in pop order) and running tasks,
 -- returned as task_fields() rows so the caller can re-dispatch them (W-51: never silently lost).
-local worker = arg()
+-- Running tasks stay as cancelled tombstones, so a worker that comes back is told to stop them.
+local worker, keep_ms, keep_until = arg(), arg(), arg()
 local queue, running = key('worker-queue', worker), key('worker-running', worker)
-local ids = {}
+local rows = {}
 for _, member in ipairs(redis.call('ZRANGE', queue, 0, -1)) do
-  ids[#ids + 1] = task_of(member)
+  local id = task_of(member)
+  rows[#rows + 1] = task_fields(id)
+  redis.call('DEL', key('task', id))
+  redis.call('ZREM', DEADLINES, 'task:' .. id)
 end
 local busy = redis.call('SMEMBERS', running)
 table.sort(busy)
 for _, id in ipairs(busy) do
-  ids[#ids + 1] = id
-end
-local rows = {}
-for _, id in ipairs(ids) do
+  local tkey = key('task', id)
   rows[#rows + 1] = task_fields(id)
-  redis.call('DEL', key('task', id))
-  redis.call('ZREM', DEADLINES, 'task:' .. id)
+  redis.call('HSET', tkey, 's', 'cancelled')
+  redis.call('PEXPIRE', tkey, keep_ms)
+  redis.call('ZADD', DEADLINES, keep_until, 'task:' .. id)
 end
 redis.call('DEL', queue, running)
 unindex_worker(worker)
