@@ -20,7 +20,8 @@ async def test_cancel_reaches_the_worker_and_refuses_its_late_result(
         async with orch.session.post(f"{orch.url}/api/v1/jobs/{job_id}/cancel", headers=orch.headers) as r:
             assert r.status == 200
             assert (await r.json())["status"] == "cancellation_request_accepted"
-        status, beat = await worker.heartbeat(current_tasks=[task["task_id"]])
+        # The cancelled task is named; an id the orchestrator never gave out is not.
+        status, beat = await worker.heartbeat(current_tasks=[task["task_id"], "no-such-task"])
         assert status == 200
         assert beat["cancel_task_ids"] == [task["task_id"]]
         _, late = await worker.result(task, data={"too": "late"})

@@ -25,18 +25,6 @@ async def test_a_heartbeat_racing_a_result_cancels_nothing(
         assert (await orch.wait_for(job_id))["status"] == "finished"
 
 
-async def test_a_cancelled_task_is_still_named(orchestrator: OrchestratorFactory, backend: Any) -> None:
-    async with orchestrator(echo_blueprint(), storage=backend) as orch:
-        worker = WireWorker(orch.session, orch.url, "w1")
-        await worker.register("echo")
-        job_id = await orch.create_job("/api/v1/jobs/echo")
-        task = await worker.poll_until_task()
-        async with orch.session.post(f"{orch.url}/api/v1/jobs/{job_id}/cancel", headers=orch.headers) as r:
-            assert r.status == 200
-        _, beat = await worker.heartbeat(current_tasks=[task["task_id"], "no-such-task"], status="busy")
-        assert beat["cancel_task_ids"] == [task["task_id"]]
-
-
 async def test_an_authentic_result_resent_after_the_replay_window_is_applied(
     orchestrator: OrchestratorFactory,
 ) -> None:
