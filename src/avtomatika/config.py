@@ -22,6 +22,8 @@ _FIELDS: dict[str, tuple[type, Any]] = {
     "REDIS_HOST": (str, ""),
     "REDIS_PORT": (int, 6379),
     "REDIS_DB": (int, 0),
+    "STORAGE_RETRY_SECONDS": (float, 5.0),
+    "RESULT_HOLD_SECONDS": (float, 300.0),
     "API_HOST": (str, "0.0.0.0"),
     "API_PORT": (int, 8080),
     "ENABLE_CLIENT_API": (bool, True),
@@ -83,6 +85,8 @@ class Config:
     REDIS_HOST: str
     REDIS_PORT: int
     REDIS_DB: int
+    STORAGE_RETRY_SECONDS: float
+    RESULT_HOLD_SECONDS: float
     API_HOST: str
     API_PORT: int
     ENABLE_CLIENT_API: bool

@@ -19,3 +19,14 @@ class ActionError(AvtomatikaError, RuntimeError):
 
 class ConfigError(AvtomatikaError, ValueError):
     """A configuration value (environment variable or file key) is invalid."""
+
+
+class StorageUnavailable(AvtomatikaError, ConnectionError):
+    """Storage did not answer within its retry budget; the same request may be sent again.
+
+    The HTTP API answers it with 503 and ``Retry-After``; background loops wait and go on.
+    """
+
+    def __init__(self, message: str, retry_after: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

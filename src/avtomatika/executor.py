@@ -10,6 +10,7 @@ import logging
 
 from avtomatika.clock import now as clock_now
 from avtomatika.config import Config
+from avtomatika.errors import StorageUnavailable
 from avtomatika.placement import place_tasks
 from avtomatika.protocol.constants import RUNNABLE_STATUSES, TERMINAL_STATUSES, JobStatus
 from avtomatika.services import Services
@@ -21,6 +22,8 @@ logger = logging.getLogger(__name__)
 CLAIM_TIMEOUT = 1.0
 MAX_LOOP_BACKOFF = 30.0
 MAX_STEP_CONFLICTS = 10
+OUTAGE_PAUSE = 1.0
+"""Seconds the claim loop waits after the storage gave up retrying (an outage)."""
 
 
 class JobExecutor:
@@ -54,6 +57,11 @@ class JobExecutor:
                     config.INSTANCE_ID, config.EXECUTOR_LEASE_SECONDS, CLAIM_TIMEOUT
                 )
                 backoff = 0.0
+            except StorageUnavailable:
+                # Logged once per outage by the storage, which has retried already.
+                self._slots.release()
+                await asyncio.sleep(OUTAGE_PAUSE)
+                continue
             except Exception:
                 self._slots.release()
                 backoff = min(max(backoff * 2, 0.5), MAX_LOOP_BACKOFF)
@@ -80,6 +88,8 @@ class JobExecutor:
                 try:
                     if not await storage.renew_run(lease, seconds):
                         logger.warning("Lost the lease on job %s; another instance may run it", lease.job_id)
+                except StorageUnavailable:
+                    break  # logged once per outage by the storage; try again next round
                 except Exception:
                     logger.exception("Could not renew the lease on job %s", lease.job_id)
 
@@ -103,6 +113,9 @@ class JobExecutor:
     async def _guarded_step(self, lease: RunLease) -> None:
         try:
             await self._step(lease)
+        except StorageUnavailable:
+            # Logged once per outage by the storage; the lease expires and the step runs again.
+            logger.debug("Step of job %s interrupted by a storage outage", lease.job_id)
         except Exception:
             # The lease is left to expire so the step is retried later, not hot-looped.
             logger.exception("Step of job %s failed unexpectedly", lease.job_id)

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 
 from avtomatika.clock import now as clock_now
+from avtomatika.errors import StorageUnavailable
 from avtomatika.protocol.constants import JobStatus
 from avtomatika.records import Job, TaskRecord, TaskState
 from avtomatika.services import Change, Services
@@ -44,6 +45,8 @@ class Watcher:
             try:
                 if await self._services.storage.acquire_lock(LOCK_NAME, config.INSTANCE_ID, lock_ttl):
                     await self.tick()
+            except StorageUnavailable:
+                pass  # logged once per outage by the storage; the next cycle tries again
             except Exception:
                 logger.exception("Watcher cycle failed")
             with contextlib.suppress(TimeoutError):
@@ -66,6 +69,8 @@ class Watcher:
                     await self._worker_expired(ident)
                 else:
                     await storage.clear_deadline(key)
+            except StorageUnavailable:
+                raise  # ends the cycle: the other deadlines would meet the same outage
             except Exception:
                 logger.exception("Deadline %s not handled; it will fire again", key)
         return len(keys)

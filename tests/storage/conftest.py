@@ -5,15 +5,23 @@ an async generator that yields one fresh, empty, initialised backend and cleans 
 it; a backend whose server is unavailable should ``pytest.skip`` from its factory.
 """
 
+import asyncio
 import os
+import shutil
+import signal
+import subprocess
+import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, NoReturn
 
 import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from avtomatika.storage import MemoryStorage, StorageBackend
+from tests.conftest import free_port
 
 if TYPE_CHECKING:
     from avtomatika.storage.redis import RedisStorage
@@ -43,8 +51,6 @@ def service_unavailable(reason: str) -> NoReturn:
 
 async def delete_redis_keys(prefix: str, url: str = REDIS_URL) -> None:
     """Remove every key under ``prefix`` (tests only: SCAN is never used by the backend)."""
-    import redis.asyncio as aioredis
-
     client = aioredis.Redis.from_url(url)
     try:
         keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
@@ -98,3 +104,84 @@ def open_backend(request: pytest.FixtureRequest) -> OpenBackend:
 async def storage(open_backend: OpenBackend) -> AsyncIterator[StorageBackend]:
     async with open_backend() as backend:
         yield backend
+
+
+# --- private servers, killed, paused and restarted by their PID only ----------------------
+
+
+class PrivateRedis:
+    """A throwaway redis-server on a free port, killed and restarted by its PID only."""
+
+    def __init__(self, binary: str, workdir: str, *extra: str) -> None:
+        port = free_port()
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self._command = [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        self._command += ["--dir", workdir, "--logfile", os.path.join(workdir, "redis.log"), *extra]
+        self._server: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._server = subprocess.Popen(self._command)
+
+    def kill(self) -> None:
+        if self._server is not None:
+            self._server.kill()
+            self._server.wait()
+            self._server = None
+
+    def pause(self) -> None:
+        """SIGSTOP: the server keeps its connections but answers nothing (a frozen host)."""
+        assert self._server is not None
+        self._server.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._server is not None
+        self._server.send_signal(signal.SIGCONT)
+
+
+@contextmanager
+def started_redis(*extra: str) -> Iterator[tuple[PrivateRedis, str]]:
+    """A running private server (with ``extra`` arguments) and its working directory."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    workdir = tempfile.mkdtemp(prefix="avt-redis-")
+    server = PrivateRedis(binary, workdir, *(arg.format(workdir=workdir) for arg in extra))
+    server.start()
+    try:
+        yield server, workdir
+    finally:
+        if server._server is not None:
+            server.resume()
+        server.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    with started_redis() as (server, _):
+        yield server
+
+
+async def wait_for_server(url: str) -> None:
+    client = aioredis.Redis.from_url(url)
+    try:
+        for _ in range(100):
+            try:
+                await client.ping()
+                return
+            except RedisConnectionError:
+                await asyncio.sleep(0.02)
+        raise AssertionError(f"redis-server at {url} did not start")
+    finally:
+        await client.aclose()

@@ -8,13 +8,10 @@ Every test uses its own key prefix (``redis_storages``) and deletes its keys aft
 import asyncio
 import itertools
 import os
-import shutil
-import subprocess
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from unittest.mock import Mock
 
@@ -39,8 +36,13 @@ from avtomatika.storage._redis_connection import (
 )
 from avtomatika.storage._redis_keys import Keys
 from avtomatika.storage.redis import RedisStorage
-from tests.conftest import free_port
-from tests.storage.conftest import REDIS_URL, delete_redis_keys, redis_storages
+from tests.storage.conftest import (
+    REDIS_URL,
+    delete_redis_keys,
+    redis_storages,
+    started_redis,
+    wait_for_server,
+)
 from tests.storage.test_conformance import make_job, make_task, make_worker
 
 pytestmark = pytest.mark.timeout(30)
@@ -378,102 +380,7 @@ async def test_listener_recovers_when_its_connection_is_killed(raw: aioredis.Red
         assert time.monotonic() - start < 0.1
 
 
-# --- a server that goes away ----------------------------------------------------------
-
-
-class PrivateRedis:
-    """A throwaway redis-server on a free port, killed and restarted by its PID only."""
-
-    def __init__(self, binary: str, workdir: str, *extra: str) -> None:
-        port = free_port()
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self._command = [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        self._command += ["--dir", workdir, "--logfile", os.path.join(workdir, "redis.log"), *extra]
-        self._server: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self._server = subprocess.Popen(self._command)
-
-    def kill(self) -> None:
-        if self._server is not None:
-            self._server.kill()
-            self._server.wait()
-            self._server = None
-
-
-@contextmanager
-def started_redis(*extra: str) -> Iterator[tuple[PrivateRedis, str]]:
-    """A running private server (with ``extra`` arguments) and its working directory."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    workdir = tempfile.mkdtemp(prefix="avt-redis-")
-    server = PrivateRedis(binary, workdir, *(arg.format(workdir=workdir) for arg in extra))
-    server.start()
-    try:
-        yield server, workdir
-    finally:
-        server.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    with started_redis() as (server, _):
-        yield server
-
-
-async def wait_for_server(url: str) -> None:
-    client = aioredis.Redis.from_url(url)
-    try:
-        for _ in range(100):
-            try:
-                await client.ping()
-                return
-            except RedisConnectionError:
-                await asyncio.sleep(0.02)
-        raise AssertionError(f"redis-server at {url} did not start")
-    finally:
-        await client.aclose()
-
-
-async def test_operations_fail_while_redis_is_down_and_recover_after(private_redis: PrivateRedis) -> None:
-    url = private_redis.url
-    await wait_for_server(url)
-    a, b = RedisStorage.from_url(url), RedisStorage.from_url(url)
-    await a.initialize()
-    await b.initialize()
-    try:
-        private_redis.kill()
-        with pytest.raises(RedisConnectionError):
-            await a.get_job("any")
-        with pytest.raises(RedisConnectionError):
-            await b.create_job(make_job())
-        private_redis.start()
-        await wait_for_server(url)
-        # The new server has no scripts loaded: they are loaded again on first use.
-        job = make_job()
-        assert await b.create_job(job)
-        waiter = asyncio.create_task(a.poll_task("w1", 3))
-        await asyncio.sleep(0.05)
-        assert await b.commit(job, 1, Effects(push_tasks=[make_task("t1")]))
-        polled = await asyncio.wait_for(waiter, 2)
-        assert polled is not None
-        assert polled.task_id == "t1"
-    finally:
-        await a.close()
-        await b.close()
+# --- private servers ---------------------------------------------------------------------
 
 
 async def test_own_connections_authenticate_select_the_database_and_use_unix_sockets() -> None:
@@ -513,8 +420,8 @@ async def test_redis_py_clients_and_our_connections_work_together() -> None:
     by_url = RedisStorage(url=f"{REDIS_URL}?socket_timeout=5", prefix=prefix)
     passed = RedisStorage(client, prefix=prefix)
     own = RedisStorage(url=REDIS_URL, prefix=prefix)
-    assert isinstance(by_url._redis, ClientCommands)
-    assert isinstance(own._redis, Multiplexed)
+    assert isinstance(by_url._redis.inner, ClientCommands)
+    assert isinstance(own._redis.inner, Multiplexed)
     storages = (by_url, passed, own)
     try:
         for storage in storages:

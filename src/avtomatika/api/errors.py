@@ -1,6 +1,7 @@
 """The one place that builds HTTP error responses: ``{"error", "message", "details"}``."""
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -8,6 +9,7 @@ import msgspec
 from aiohttp import web
 
 from avtomatika.codec import encode
+from avtomatika.errors import StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(exc.status, code, f"{exc.reason}: {request.method} {request.path}")
     except msgspec.ValidationError as exc:
         return error_response(400, "invalid_body", "Request body does not match the expected shape", str(exc))
+    except StorageUnavailable as exc:
+        retry_after = math.ceil(exc.retry_after)
+        response = error_response(503, "storage_unavailable", str(exc), {"retry_after": retry_after})
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+    except ConnectionResetError:
+        # The client went away mid-request (e.g. while its body was read): no one to answer.
+        logger.debug("Client left during %s %s", request.method, request.path)
+        return error_response(400, "client_disconnected", "The connection was closed mid-request")
     except Exception:
         logger.exception("Unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "The orchestrator failed to handle this request")

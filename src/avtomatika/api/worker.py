@@ -11,6 +11,7 @@ from avtomatika.api.body import convert, json_response, read_object
 from avtomatika.api.errors import bad_request, forbidden, not_found, unauthorized
 from avtomatika.app_keys import POLLS_KEY, SERVICES_KEY
 from avtomatika.codec import encode
+from avtomatika.errors import StorageUnavailable
 from avtomatika.protocol.constants import (
     PROTOCOL_VERSION,
     VERSION_HEADER,
@@ -24,6 +25,8 @@ from avtomatika.services import Services
 _WORKER_ID = re.compile(WORKER_ID_PATTERN)
 T = TypeVar("T")
 EVENT_SIGNATURE_EXCLUDE = ("security", "bubbling_chain")
+HOLD_PAUSE_SECONDS = 0.5
+"""Pause between attempts of a held result (each attempt already waits out the storage's retries)."""
 
 
 def _services(request: web.Request) -> Services:
@@ -100,9 +103,22 @@ async def next_task(request: web.Request) -> web.StreamResponse:
 
 
 async def post_result(request: web.Request) -> web.Response:
+    """Apply a result; during a storage outage the request is held until storage answers (up
+    to ``RESULT_HOLD_SECONDS``): the published SDK drops a result answered with an error status,
+    but waits for a slow answer, and applying a result again is idempotent."""
+    services = _services(request)
     identity, result = await read_signed(request, TaskResult, "TaskResult payload", idempotent=True)
-    response = await results.apply_result(_services(request), identity.worker_id, result)
-    return json_response(response)
+    loop = asyncio.get_running_loop()
+    hold_until = loop.time() + services.config.RESULT_HOLD_SECONDS
+    while True:
+        try:
+            response = await results.apply_result(services, identity.worker_id, result)
+        except StorageUnavailable:
+            if loop.time() >= hold_until:
+                raise
+            await asyncio.sleep(HOLD_PAUSE_SECONDS)
+            continue
+        return json_response(response)
 
 
 async def heartbeat(request: web.Request) -> web.Response:

@@ -8,8 +8,10 @@ handing each to the future at the head of a FIFO (Redis answers a connection's c
 order). Nothing the backend sends blocks on the server (waiting is local, ``_redis_wakeup``),
 so sharing one socket delays no one, and the callers' own concurrency bounds what is in flight.
 
-Commands are never retried: a script whose reply was lost may have run. A lost connection fails
-every command in flight with ``ConnectionError``; the next command connects again. A command
+Commands are not retried here (``_redis_retry`` decides what is sent again). A lost connection
+fails every command in flight with ``ConnectionError``; the next command connects again. A
+connection on which replies stop coming for ``STALL_SECONDS`` while commands wait (a partitioned
+or frozen server: TCP alone may not notice for hours) is dropped the same way. A command
 that takes work (:meth:`Commands.take`) hands its reply to a give-back callback when its caller
 was cancelled meanwhile, so what it took is returned, never dropped with the reply.
 """
@@ -42,6 +44,10 @@ GiveBack = Callable[[Any], None]
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to open a socket and authenticate, unless the URL sets ``socket_connect_timeout``."""
+STALL_SECONDS = 30.0
+"""Seconds without a reply while commands wait, after which a connection is given up. Long,
+because commands sent on a dropped connection may still run: work they took comes back only by
+its lease or deadline, whereas a server that resumes answers on the same connection."""
 _SUPPORTED = frozenset(
     {"host", "port", "path", "db", "username", "password", "client_name", "socket_connect_timeout"}
 )
@@ -220,6 +226,9 @@ class RespProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._waiting: collections.deque[tuple[asyncio.Future[Any], GiveBack | None]] = collections.deque()
         self._outgoing: list[bytes] = []
+        self._progress = self._loop.time()
+        """When the last reply arrived, or the first command was sent to an idle connection."""
+        self._watchdog: asyncio.TimerHandle | None = None
         self.lost: asyncio.Future[None] = self._loop.create_future()
         """Done once the connection is gone; nothing can be sent on it any more."""
 
@@ -230,6 +239,8 @@ class RespProtocol(asyncio.Protocol):
             raise RedisConnectionError("The connection to Redis was lost")
         if not self._outgoing:
             self._loop.call_soon(self._flush)
+        if not self._waiting:
+            self._progress = self._loop.time()
         self._outgoing.append(packed)
         reply = self._loop.create_future()
         self._waiting.append((reply, give_back))
@@ -254,8 +265,18 @@ class RespProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
+        self._watchdog = self._loop.call_later(STALL_SECONDS / 3, self._check_stall)
+
+    def _check_stall(self) -> None:
+        if self._waiting and self._loop.time() - self._progress > STALL_SECONDS:
+            self._fail(RedisConnectionError(f"Redis sent no reply for {STALL_SECONDS:g}s"))
+            if self._transport is not None:
+                self._transport.abort()
+            return
+        self._watchdog = self._loop.call_later(STALL_SECONDS / 3, self._check_stall)
 
     def data_received(self, data: bytes) -> None:
+        self._progress = self._loop.time()
         self._reader.feed(data)
         try:
             while (reply := self._reader.gets()) is not _INCOMPLETE:
@@ -278,6 +299,8 @@ class RespProtocol(asyncio.Protocol):
                 self._transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         self._fail(RedisConnectionError(f"Connection to Redis lost: {exc or 'closed'}"))
 
     def _fail(self, error: Exception) -> None:

@@ -5,6 +5,7 @@ is not rolled back by Redis, so no value the script would refuse may reach it.
 """
 
 import math
+import secrets
 from collections.abc import Iterable
 from typing import Literal
 
@@ -41,9 +42,12 @@ async def apply_args(
     job_retention: float,
     task_retention: float,
 ) -> list[Arg]:
-    """ARGV (after the prefix) for ``apply.lua``, in the order it reads them."""
+    """ARGV (after the prefix) for ``apply.lua``, in the order it reads them. The change gets a
+    token of its own, stored with the job: sent again after its reply was lost, the change is
+    recognised as done instead of refused as a clash or a stale version."""
     stored = replace(job, version=1 if mode == "create" else expected_version + 1)
-    args: list[Arg] = [mode, job.id, expected_version, stored.version, job.client_id, await pack(stored)]
+    args: list[Arg] = [mode, job.id, expected_version, secrets.token_hex(8), stored.version]
+    args += [job.client_id, await pack(stored)]
     args += [_job_ttl(job, job_retention), milliseconds(now + job_retention)]
     args += [now, milliseconds(now), effects.release_lease or ""]
     args += [milliseconds(task_retention), now + task_retention]

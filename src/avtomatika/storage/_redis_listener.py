@@ -73,8 +73,8 @@ class WakeListener:
         while True:
             try:
                 await subscription.run()
-            except Exception:
-                logger.warning("Redis wake-up listener lost its connection; reconnecting", exc_info=True)
+            except Exception as exc:
+                logger.warning("Redis wake-up listener lost its connection (%s); reconnecting", exc)
             finally:
                 with contextlib.suppress(Exception):
                     await subscription.aclose()
@@ -87,9 +87,8 @@ class WakeListener:
             try:
                 return await self._subscribe(self._deliver)
             except Exception as exc:
-                logger.warning(
-                    "Redis wake-up listener cannot resubscribe (%s); retrying in %.2fs", exc, delay
-                )
+                # The command connection's outage lines tell the operator; this is detail.
+                logger.debug("Redis wake-up listener cannot resubscribe (%s); retrying in %.2fs", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_RETRY_SECONDS)
 

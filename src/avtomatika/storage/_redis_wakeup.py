@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from avtomatika import clock
+from avtomatika.errors import StorageUnavailable
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -185,8 +186,10 @@ class GiveBacks:
 
 
 async def _undo(undo: Coroutine[Any, Any, object]) -> None:
+    # If this fails, the item stays taken: its deadline or lease returns it later.
     try:
         await undo
+    except StorageUnavailable:
+        logger.warning("Could not give back work taken for a cancelled waiter: storage unreachable")
     except Exception:
-        # The item stays taken; its deadline or lease returns it later.
         logger.warning("Could not give back work taken for a cancelled waiter", exc_info=True)

@@ -17,5 +17,5 @@ def storage_from_config(config: Config) -> StorageBackend:
             raise ConfigError("STORAGE_BACKEND=redis needs REDIS_URL (or REDIS_HOST)")
         from avtomatika.storage.redis import RedisStorage
 
-        return RedisStorage.from_url(url)
+        return RedisStorage.from_url(url, retry_seconds=config.STORAGE_RETRY_SECONDS)
     raise ConfigError(f"STORAGE_BACKEND={config.STORAGE_BACKEND!r} must be 'memory' or 'redis'")

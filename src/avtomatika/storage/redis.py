@@ -49,6 +49,7 @@ from avtomatika.storage._redis_effects import apply_args, milliseconds, score
 from avtomatika.storage._redis_handoff import JobHandoff
 from avtomatika.storage._redis_keys import RUNS_MESSAGE, TASKS_MESSAGE, Keys
 from avtomatika.storage._redis_listener import ClientSubscription, OwnSubscription, Subscribe, WakeListener
+from avtomatika.storage._redis_retry import Resilient
 from avtomatika.storage._redis_scripts import Lua, Scripts
 from avtomatika.storage._redis_wakeup import Attempt, GiveBacks, Signal, Signals, take_or_wait
 from avtomatika.storage.base import Effects, RunLease, StorageBackend
@@ -75,8 +76,9 @@ class RedisStorage(StorageBackend):
     Pass a ``redis.asyncio.Redis`` client (without ``decode_responses``) or a URL. Commands to a
     URL share one multiplexed connection (``_redis_connection``), plus one for pub/sub; a URL
     with options it does not implement (TLS, socket timeouts) gets a bounded, blocking redis-py
-    pool. Neither retries commands: a retried script whose first reply was lost would run
-    twice. A client passed in is used as configured and is not closed by :meth:`close`.
+    pool. Failed or unanswered commands are retried for up to ``retry_seconds`` (every command
+    is safe to send again, see ``_redis_retry``), then :class:`StorageUnavailable` is raised. A
+    client passed in is used as configured and is not closed by :meth:`close`.
     Terminal jobs expire ``job_retention`` seconds after their last commit, cancelled tasks
     ``task_retention`` seconds after the cancellation.
     """
@@ -89,11 +91,13 @@ class RedisStorage(StorageBackend):
         prefix: str = "avtomatika",
         task_retention: float = 3600.0,
         job_retention: float = 7 * 24 * 3600,
+        retry_seconds: float = 5.0,
     ) -> None:
         if redis_client is not None and url is not None:
             raise ValueError("Pass either a Redis client or a URL, not both")
         self._keys = Keys(prefix)
-        self._redis, subscribe = _connections(redis_client, url or DEFAULT_URL, self._keys.channel)
+        commands, subscribe = _connections(redis_client, url or DEFAULT_URL, self._keys.channel)
+        self._redis = Resilient(commands, retry_seconds)
         self._scripts = Scripts(self._redis, prefix)
         self.task_retention = task_retention
         self.job_retention = job_retention
@@ -112,8 +116,15 @@ class RedisStorage(StorageBackend):
         prefix: str = "avtomatika",
         task_retention: float = 3600.0,
         job_retention: float = 7 * 24 * 3600,
+        retry_seconds: float = 5.0,
     ) -> "RedisStorage":
-        return cls(url=url, prefix=prefix, task_retention=task_retention, job_retention=job_retention)
+        return cls(
+            url=url,
+            prefix=prefix,
+            task_retention=task_retention,
+            job_retention=job_retention,
+            retry_seconds=retry_seconds,
+        )
 
     # --- lifecycle -------------------------------------------------------------------
 

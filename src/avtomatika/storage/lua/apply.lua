@@ -5,6 +5,7 @@
 local mode = arg() -- 'create' or 'commit'
 local job_id = arg()
 local expected = arg()
+local token = arg() -- this change's own token: sent again after a lost reply, it is found done
 local version = arg()
 local client = arg()
 local blob = arg()
@@ -26,12 +27,12 @@ local now = tonumber(now_s)
 local was_terminal = false
 if mode == 'create' then
   if redis.call('EXISTS', job_key(job_id)) == 1 then
-    return 0
+    return redis.call('HGET', job_key(job_id), 'ct') == token and 1 or 0
   end
 else
-  local stored = redis.call('HMGET', job_key(job_id), 'v', 't')
+  local stored = redis.call('HMGET', job_key(job_id), 'v', 't', 'ct')
   if stored[1] ~= expected then
-    return 0
+    return (stored[1] == version and stored[3] == token) and 1 or 0
   end
   was_terminal = stored[2] == '1'
 end
@@ -83,6 +84,7 @@ local function store_job(id, owner, ver, data, ttl, fresh, terminal_before)
 end
 
 store_job(job_id, client, version, blob, ttl_ms, mode == 'create', was_terminal)
+redis.call('HSET', job_key(job_id), 'ct', token)
 if mode == 'create' then
   enqueue_run(job_id, now_s, now)
 end
