@@ -57,9 +57,20 @@ class Watcher:
         self._stopping.set()
 
     async def tick(self) -> int:
-        """Handle every due deadline once; returns how many were handled."""
+        """Handle every due deadline once; returns how many were handled.
+
+        Right after storage was unreachable, nothing is judged for one worker TTL: heartbeats
+        and results could not land meanwhile, so a live worker would look dead and a finished
+        task timed out. Deadlines due then move to the end of that grace period, by which every
+        live worker has heartbeated and resent what it holds."""
         storage, config = self._services.storage, self._services.config
-        keys = await storage.claim_due(clock_now(), config.WATCHER_LIMIT, CLAIM_LEASE_SECONDS)
+        now = clock_now()
+        keys = await storage.claim_due(now, config.WATCHER_LIMIT, CLAIM_LEASE_SECONDS)
+        back_since = storage.reachable_since()
+        if back_since is not None and now < back_since + config.worker_ttl:
+            for key in keys:
+                await storage.set_deadline(key, back_since + config.worker_ttl)
+            return len(keys)
         for key in keys:
             kind, _, ident = key.partition(":")
             try:

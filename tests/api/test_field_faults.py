@@ -1,10 +1,13 @@
-"""Field faults the published SDK met (issue: no leaked slots, no results lost to an outage)."""
+"""Field faults the published SDK met: no leaked slots, no results lost to an outage."""
 
+import asyncio
 import time
 from typing import Any
 
+from avtomatika.storage.redis import RedisStorage
 from tests.blueprints import echo_blueprint
 from tests.conftest import OrchestratorFactory
+from tests.storage.conftest import started_redis, wait_for_server
 from tests.wire import WireWorker
 
 
@@ -75,3 +78,35 @@ async def test_stale_heartbeats_and_registrations_stay_refused(orchestrator: Orc
             f"{orch.url}/_worker/workers/register", json=reg, headers=worker.headers
         ) as r:
             assert r.status == 403
+
+
+# --- a storage outage as the HTTP API shows it ---------------------------------------------
+
+
+async def test_a_storage_outage_is_a_503_with_retry_after_and_a_held_result_is_applied(
+    orchestrator: OrchestratorFactory,
+) -> None:
+    """Client requests get 503 + Retry-After + a JSON error (never 500); a worker's result is
+    held while Redis is down and applied once it is back, answered 200 as if nothing happened."""
+    with started_redis() as (server, _):
+        await wait_for_server(server.url)
+        storage = RedisStorage.from_url(server.url, retry_seconds=0.3)
+        async with orchestrator(echo_blueprint(), storage=storage) as orch:
+            worker = WireWorker(orch.session, orch.url, "w1")
+            await worker.register("echo")
+            job_id = await orch.create_job("/api/v1/jobs/echo")
+            task = await worker.poll_until_task()
+            server.pause()
+            async with orch.session.get(f"{orch.url}/api/v1/jobs/{job_id}", headers=orch.headers) as resp:
+                assert resp.status == 503
+                assert int(resp.headers["Retry-After"]) >= 1
+                body = await resp.json()
+            assert body["error"] == "storage_unavailable"
+            assert "Redis" in body["message"]
+            posting = asyncio.create_task(worker.result(task, data={"ok": True}))
+            await asyncio.sleep(1.5)
+            assert not posting.done(), "the result is held, not refused"
+            server.resume()
+            status, accepted = await asyncio.wait_for(posting, 10)
+            assert (status, accepted["status"]) == (200, "accepted")
+            assert (await orch.wait_for(job_id))["status"] == "finished"

@@ -130,9 +130,10 @@ class ManagedProcess:
 
 
 class RedisServer(ManagedProcess):
-    """A private redis-server with AOF ``everysec``; restarts reuse its port and directory."""
+    """A private redis-server with AOF (``everysec`` unless told otherwise); restarts reuse its
+    port and directory."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, fsync: str = "everysec") -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             service_unavailable("redis-server is not on PATH")
@@ -151,7 +152,7 @@ class RedisServer(ManagedProcess):
             "--appendonly",
             "yes",
             "--appendfsync",
-            "everysec",
+            fsync,
             "--save",
             "",
         ]
@@ -283,8 +284,8 @@ class Cluster:
         assert self.session is not None, "use Cluster in 'async with'"
         return self.session
 
-    async def start_redis(self) -> RedisServer:
-        self.redis = RedisServer(self.workdir)
+    async def start_redis(self, fsync: str = "everysec") -> RedisServer:
+        self.redis = RedisServer(self.workdir, fsync)
         self.redis.start()
         await self.redis.ready()
         return self.redis

@@ -46,5 +46,20 @@ async def sleep(params: dict[str, Any], task_id: str, **_: Any) -> dict[str, Any
     return {"status": "success", "data": {"slept": True}}
 
 
+@worker.skill("slow")
+async def slow(params: dict[str, Any], job_id: str, **_: Any) -> dict[str, Any]:
+    """Runs ``seconds``; with ``RUN_LOG`` set, appends the job id to that file once per run (one
+    short O_APPEND write, so several worker processes may share the file)."""
+    await asyncio.sleep(float(params.get("seconds", 0.05)))
+    run_log = os.environ.get("RUN_LOG")
+    if run_log:
+        descriptor = os.open(run_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        try:
+            os.write(descriptor, f"{job_id}\n".encode())
+        finally:
+            os.close(descriptor)
+    return {"status": "success", "data": {"slept": True}}
+
+
 if __name__ == "__main__":
     worker.run()

@@ -57,6 +57,11 @@ class StorageBackend(ABC):
     async def close(self) -> None:
         """Release connections. The object is not used afterwards."""
 
+    def reachable_since(self) -> float | None:
+        """When storage last became reachable again after an outage, or None if it never was
+        unreachable (always None for in-process storage)."""
+        return None
+
     # --- jobs ------------------------------------------------------------------------
 
     @abstractmethod

@@ -139,6 +139,9 @@ class RedisStorage(StorageBackend):
         await self._give_backs.wait()
         await self._redis.aclose()
 
+    def reachable_since(self) -> float | None:
+        return self._redis.reachable_since
+
     def _on_message(self, message: bytes) -> None:
         if message == RUNS_MESSAGE:
             self._runs.notify()
