@@ -35,6 +35,7 @@ _FIELDS: dict[str, tuple[type, Any]] = {
     "TZ": (str, "UTC"),
     "WORKER_TIMEOUT_SECONDS": (float, 300.0),
     "WORKER_POLL_TIMEOUT_SECONDS": (float, 30.0),
+    "WORKER_POLL_GRACE_SECONDS": (float, 10.0),
     "WORKER_HEALTH_CHECK_INTERVAL_SECONDS": (float, 60.0),
     "JOB_MAX_RETRIES": (int, 3),
     "TASK_RETRY_BASE_DELAY_SECONDS": (float, 1.0),
@@ -98,6 +99,7 @@ class Config:
     TZ: str
     WORKER_TIMEOUT_SECONDS: float
     WORKER_POLL_TIMEOUT_SECONDS: float
+    WORKER_POLL_GRACE_SECONDS: float
     WORKER_HEALTH_CHECK_INTERVAL_SECONDS: float
     JOB_MAX_RETRIES: int
     TASK_RETRY_BASE_DELAY_SECONDS: float
@@ -150,6 +152,11 @@ class Config:
         if self.REDIS_HOST:
             return f"redis://{self.REDIS_HOST}:{self.REDIS_PORT}/{self.REDIS_DB}"
         return ""
+
+    @property
+    def poll_silence_limit(self) -> float:
+        """A worker with a free slot that has not polled for this long takes no tasks."""
+        return self.WORKER_POLL_TIMEOUT_SECONDS + self.WORKER_POLL_GRACE_SECONDS
 
     @property
     def worker_ttl(self) -> float:

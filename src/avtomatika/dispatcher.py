@@ -13,11 +13,12 @@ from avtomatika.config import Config
 from avtomatika.matching import cost_of, is_hot, satisfies
 from avtomatika.protocol.models import SecurityContext, TaskPayload
 from avtomatika.records import ActiveTask, Job, TaskRecord, TaskSpec, WorkerRecord
-from avtomatika.storage.base import StorageBackend
+from avtomatika.storage.base import StorageBackend, WorkerLoad
 
 CANDIDATE_CACHE_SECONDS = 0.5
 
 Ranked = tuple[WorkerRecord, int]
+"""A candidate and its load (queued plus running tasks)."""
 
 
 class Dispatcher:
@@ -66,7 +67,13 @@ class Dispatcher:
         if not eligible:
             return None
         loads = await self._storage.worker_loads([w.worker_id for w in eligible])
-        ranked = list(zip(eligible, loads, strict=True))
+        ranked = [
+            (worker, load.total)
+            for worker, load in zip(eligible, loads, strict=True)
+            if not takes_no_tasks(worker, load, now, self._config)
+        ]
+        if not ranked:
+            return None
         if spec.dispatch_strategy == "round_robin":
             counter = self._round_robin.setdefault(spec.type, itertools.count())
             return ranked[next(counter) % len(ranked)][0]
@@ -99,7 +106,16 @@ class Dispatcher:
             result_deadline=result_deadline,
             execution_timeout=spec.timeout_seconds or self._config.WORKER_TIMEOUT_SECONDS,
             requirements=spec.resource_requirements,
+            poll_check_at=now + self._config.poll_silence_limit,
         )
+
+
+def takes_no_tasks(worker: WorkerRecord, load: WorkerLoad, now: float, config: Config) -> bool:
+    """A worker with a free slot that has not polled for longer than a long-poll lasts (plus a
+    grace): its task channel is wedged, though it may still heartbeat. A full worker does not
+    poll by design, so it is never judged by this."""
+    silent_since = max(worker.last_poll, worker.registered_at)
+    return load.running < _capacity(worker) and now - silent_since > config.poll_silence_limit
 
 
 def _deadline(start: float, seconds: float | None) -> float | None:

@@ -138,11 +138,19 @@ class TaskRecord(Record):
     result_deadline: float | None = None
     execution_timeout: float = 300.0
     requirements: JSONObject | None = None
+    poll_check_at: float | None = None
+    """When the watcher checks that the worker still takes tasks, if the task is still queued."""
 
     def queued_deadline(self) -> float | None:
-        """While queued, only an explicit dispatch or result deadline applies."""
-        candidates = [d for d in (self.dispatch_deadline, self.result_deadline) if d is not None]
+        """While queued: an explicit dispatch or result deadline, or the poll check."""
+        candidates = [
+            d for d in (self.dispatch_deadline, self.result_deadline, self.poll_check_at) if d is not None
+        ]
         return min(candidates) if candidates else None
+
+    def expired_while_queued(self, now: float) -> bool:
+        """An explicit dispatch or result deadline has passed (not just the poll check)."""
+        return any(d is not None and d <= now for d in (self.dispatch_deadline, self.result_deadline))
 
     def running_deadline(self, picked_up_at: float) -> float:
         limit = picked_up_at + self.execution_timeout
@@ -167,6 +175,9 @@ class WorkerRecord(Record):
     reputation: float = 1.0
     registered_at: float = 0.0
     last_heartbeat: float = 0.0
+    last_poll: float = 0.0
+    """When the worker last asked for a task (0: never): heartbeats alone do not prove that it
+    still takes tasks."""
     expires_at: float = 0.0
     metadata: JSONObject | None = None
 

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 
 from avtomatika.clock import now as clock_now
+from avtomatika.dispatcher import takes_no_tasks
 from avtomatika.errors import StorageUnavailable
 from avtomatika.protocol.constants import JobStatus
 from avtomatika.records import Job, TaskRecord, TaskState
@@ -92,6 +93,9 @@ class Watcher:
         if record is None:
             await storage.clear_deadline(task_deadline_key(task_id))
             return
+        if record.state == TaskState.QUEUED and not record.expired_while_queued(clock_now()):
+            await self._check_poller(record)
+            return
         timed_out = record.state != TaskState.CANCELLED
 
         def change(job: Job) -> Change[bool]:
@@ -102,6 +106,29 @@ class Watcher:
         # The committed effects drop the task or re-arm its deadline; an orphan only loses its deadline.
         if not await self._services.update(record.job_id, change, False):
             await storage.clear_deadline(task_deadline_key(task_id))
+
+    async def _check_poller(self, record: TaskRecord) -> None:
+        """A task still queued at its poll check: if its worker has stopped taking tasks (a free
+        slot, but no poll for longer than a long-poll lasts), place the task elsewhere; else
+        check again later."""
+        storage, config = self._services.storage, self._services.config
+        now = clock_now()
+        worker = await storage.get_worker(record.worker_id)
+        load = (await storage.worker_loads([record.worker_id]))[0]
+        if worker is not None and not takes_no_tasks(worker, load, now, config):
+            due = [d for d in (record.dispatch_deadline, record.result_deadline) if d is not None]
+            await storage.set_deadline(
+                task_deadline_key(record.task_id), min([now + config.poll_silence_limit, *due])
+            )
+            return
+        logger.warning(
+            "Worker %s takes no tasks (a free slot but no poll for over %.0fs); moving its queued task %s",
+            record.worker_id,
+            config.poll_silence_limit,
+            record.task_id,
+        )
+        self._services.dispatcher.forget(record.worker_id)
+        await self._services.update(record.job_id, self._orphan_change(record), None)
 
     def _timeout(self, job: Job, record: TaskRecord, effects: Effects) -> Effects:
         now = clock_now()
@@ -142,6 +169,6 @@ class Watcher:
             return Change(None)
         now = clock_now()
         if record.state == TaskState.QUEUED:
-            return Change(None, redispatch(job, active, now, Effects()))
+            return Change(None, redispatch(job, active, now, Effects(drop_tasks=[record.task_id])))
         error = {"code": "TIMEOUT_ERROR", "message": f"Worker {record.worker_id} died while running the task"}
         return Change(None, task_failed(job, active, error, now, self._services.config, Effects()))

@@ -131,7 +131,9 @@ async def _steal(services: Services, thief_id: str) -> TaskRecord | None:
         if not peers:
             continue
         loads = await storage.worker_loads([w.worker_id for w in peers])
-        backlog = [(load - w.resources.max_concurrent_tasks, w) for w, load in zip(peers, loads, strict=True)]
+        backlog = [
+            (load.total - w.resources.max_concurrent_tasks, w) for w, load in zip(peers, loads, strict=True)
+        ]
         backlog = [b for b in backlog if b[0] > 0]
         if not backlog:
             continue

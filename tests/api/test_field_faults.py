@@ -110,3 +110,69 @@ async def test_a_storage_outage_is_a_503_with_retry_after_and_a_held_result_is_a
             status, accepted = await asyncio.wait_for(posting, 10)
             assert (status, accepted["status"]) == (200, "accepted")
             assert (await orch.wait_for(job_id))["status"] == "finished"
+
+
+# --- a worker that heartbeats but no longer polls -----------------------------------------
+
+QUIET = {"WORKER_POLL_TIMEOUT_SECONDS": 0.3, "WORKER_POLL_GRACE_SECONDS": 0.5, "WORK_STEALING_ENABLED": False}
+
+
+async def queued_on(storage: Any, worker_id: str, count: int) -> None:
+    for _ in range(250):
+        if (await storage.worker_loads([worker_id]))[0].queued == count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{count} task(s) never queued on {worker_id}")
+
+
+async def serve(worker: WireWorker, count: int) -> None:
+    """Poll and answer ``count`` tasks."""
+    for _ in range(count):
+        task = await worker.poll_until_task(attempts=50)
+        status, _ = await worker.result(task, data={"by": worker.worker_id})
+        assert status == 200
+
+
+async def test_queued_tasks_of_a_worker_that_stopped_polling_go_to_another(
+    orchestrator: OrchestratorFactory, backend: Any
+) -> None:
+    async with orchestrator(echo_blueprint(), storage=backend, **QUIET) as orch:
+        wedged, healthy = (
+            WireWorker(orch.session, orch.url, "wedged"),
+            WireWorker(orch.session, orch.url, "ok"),
+        )
+        await wedged.register("echo")
+        jobs = [await orch.create_job("/api/v1/jobs/echo") for _ in range(3)]
+        await queued_on(backend, "wedged", 3)
+        await healthy.register("echo")
+        await wedged.heartbeat()  # alive, but its task channel is wedged
+        await asyncio.wait_for(serve(healthy, 3), 15)
+        for job_id in jobs:
+            assert (await orch.wait_for(job_id))["status"] == "finished"
+        # Nothing more is sent to it while it does not poll.
+        later = await orch.create_job("/api/v1/jobs/echo")
+        await asyncio.wait_for(serve(healthy, 1), 15)
+        assert (await orch.wait_for(later))["status"] == "finished"
+        assert [load.total for load in await backend.worker_loads(["wedged"])] == [0]
+
+
+async def test_a_full_worker_that_does_not_poll_keeps_its_queue(
+    orchestrator: OrchestratorFactory, backend: Any
+) -> None:
+    """Not polling while every slot is taken is how a busy worker behaves: nothing moves."""
+    async with orchestrator(echo_blueprint(), storage=backend, **QUIET) as orch:
+        busy, other = WireWorker(orch.session, orch.url, "busy"), WireWorker(orch.session, orch.url, "other")
+        await busy.register("echo", capacity=1)
+        first = await orch.create_job("/api/v1/jobs/echo")
+        running = await busy.poll_until_task()
+        second = await orch.create_job("/api/v1/jobs/echo")
+        await queued_on(backend, "busy", 1)
+        await other.register("echo")
+        await asyncio.sleep(2.5)  # several poll-silence limits
+        loads = await backend.worker_loads(["busy"])
+        assert [(load.queued, load.running) for load in loads] == [(1, 1)]
+        assert await other.poll() is None
+        assert (await busy.result(running, data={}))[0] == 200
+        await asyncio.wait_for(serve(busy, 1), 15)
+        for job_id in (first, second):
+            assert (await orch.wait_for(job_id))["status"] == "finished"

@@ -331,7 +331,7 @@ async def test_effects_apply_in_documented_order(storage: StorageBackend) -> Non
         ("t2", TaskState.QUEUED),
     ]
     assert [t.task_id for t in await storage.peek_tasks("w1", 10)] == ["t1", "t2"]
-    assert await storage.worker_loads(["w1"]) == [2]
+    assert await load_totals(storage, ["w1"]) == [2]
 
 
 async def test_all_effects_visible_after_one_commit(storage: StorageBackend) -> None:
@@ -645,7 +645,7 @@ async def test_peek_tasks_in_pop_order_without_removing(storage: StorageBackend)
     assert [t.task_id for t in await storage.peek_tasks("w1", 2)] == ["b", "a"]
     assert await storage.peek_tasks("w1", 0) == []
     assert await storage.peek_tasks("nobody", 10) == []
-    assert await storage.worker_loads(["w1"]) == [3]
+    assert await load_totals(storage, ["w1"]) == [3]
     first = await storage.poll_task("w1", 0)
     assert first is not None
     assert first.task_id == "b"
@@ -662,7 +662,7 @@ async def test_requeue_puts_a_running_task_back_at_the_head(storage: StorageBack
     assert record is not None
     assert (record.state, record.picked_up_at) == (TaskState.QUEUED, None)
     assert [t.task_id for t in await storage.peek_tasks("w1", 10)] == ["t1", "t2"]
-    assert await storage.worker_loads(["w1"]) == [2]
+    assert await load_totals(storage, ["w1"]) == [2]
     assert await is_due(storage, task_deadline_key("t1"), now + 101)
     assert not await storage.requeue_task("t1")
     assert not await storage.requeue_task("unknown")
@@ -688,7 +688,7 @@ async def test_steal_reassigns_a_queued_task(storage: StorageBackend) -> None:
     (record,) = await storage.get_tasks(["t1"])
     assert record == stolen
     assert [t.task_id for t in await storage.peek_tasks("w1", 10)] == ["t2"]
-    assert await storage.worker_loads(["w1", "w2"]) == [1, 1]
+    assert await load_totals(storage, ["w1", "w2"]) == [1, 1]
     assert await is_due(storage, task_deadline_key("t1"), stolen.picked_up_at + 1001)
 
 
@@ -716,7 +716,7 @@ async def test_cancel_tasks_keeps_a_cancelled_record_for_retention(storage: Stor
     assert [r.state if r else None for r in records] == [TaskState.CANCELLED, TaskState.CANCELLED, None]
     assert await storage.peek_tasks("w1", 10) == []
     assert await storage.poll_task("w1", 0) is None
-    assert await storage.worker_loads(["w1"]) == [0]
+    assert await load_totals(storage, ["w1"]) == [0]
     assert not await is_due(storage, task_deadline_key("queued"), now + 90)
     assert await is_due(storage, task_deadline_key("queued"), clock.now() + 101)
 
@@ -730,7 +730,7 @@ async def test_drop_tasks_removes_record_queue_entry_and_deadline(storage: Stora
     assert await storage.commit(job, 1, Effects(drop_tasks=["queued", "running", "unknown"]))
     assert await storage.get_tasks(["queued", "running"]) == [None, None]
     assert await storage.peek_tasks("w1", 10) == []
-    assert await storage.worker_loads(["w1"]) == [0]
+    assert await load_totals(storage, ["w1"]) == [0]
     due = await storage.claim_due(now + 10_000, 100, 0)
     assert not {task_deadline_key("queued"), task_deadline_key("running")} & set(due)
 
@@ -760,7 +760,7 @@ async def test_pushed_task_is_a_copy(storage: StorageBackend) -> None:
 async def test_pushing_an_existing_task_id_replaces_it(storage: StorageBackend) -> None:
     await push(storage, make_task("t1", priority=1))
     await push(storage, make_task("t1", worker_id="w2"))
-    assert await storage.worker_loads(["w1", "w2"]) == [0, 1]
+    assert await load_totals(storage, ["w1", "w2"]) == [0, 1]
     assert await storage.poll_task("w1", 0) is None
     polled = await storage.poll_task("w2", 0)
     assert polled is not None
@@ -770,7 +770,30 @@ async def test_pushing_an_existing_task_id_replaces_it(storage: StorageBackend) 
 async def test_worker_loads_count_queued_and_running(storage: StorageBackend) -> None:
     await push(storage, make_task("a"), make_task("b"), make_task("c", worker_id="w2"))
     assert await storage.poll_task("w1", 0) is not None
-    assert await storage.worker_loads(["w2", "w1", "idle"]) == [1, 2, 0]
+    loads = await storage.worker_loads(["w2", "w1", "idle"])
+    assert [(load.queued, load.running) for load in loads] == [(1, 0), (1, 1), (0, 0)]
+    assert [load.total for load in loads] == [1, 2, 0]
+
+
+async def test_a_poll_stamps_a_registered_worker_only(storage: StorageBackend) -> None:
+    await storage.register_worker(make_worker("w1"))
+    before = clock.now()
+    assert await storage.poll_task("w1", 0) is None
+    assert await storage.poll_task("stranger", 0) is None
+    worker = await storage.get_worker("w1")
+    assert worker is not None
+    assert worker.last_poll >= before
+    assert await storage.get_worker("stranger") is None, "a poll registers no one"
+    found = await storage.find_workers("resize", 10)
+    assert [w.last_poll for w in found] == [worker.last_poll]
+    await storage.register_worker(make_worker("w1"))
+    again = await storage.get_worker("w1")
+    assert again is not None
+    assert again.last_poll == 0.0, "a registration starts the worker afresh"
+
+
+async def load_totals(storage: StorageBackend, worker_ids: list[str]) -> list[int]:
+    return [load.total for load in await storage.worker_loads(worker_ids)]
 
 
 # --- deadlines -------------------------------------------------------------------------
@@ -952,7 +975,7 @@ async def test_remove_worker_returns_its_tasks_and_forgets_it(storage: StorageBa
     assert running.state == TaskState.CANCELLED
     assert other is not None
     assert other.task_id == "other"
-    assert await storage.worker_loads(["w1", "w2"]) == [0, 1]
+    assert await load_totals(storage, ["w1", "w2"]) == [0, 1]
     assert not set(await storage.claim_due(now + 10, 100, 0)) & {
         worker_deadline_key("w1"),
         task_deadline_key("q1"),
@@ -1076,7 +1099,7 @@ async def test_property_task_queue_keeps_priority_order_and_loses_nothing(
         for op, arg in ops:
             await _apply_queue_op(storage, model, op, arg)
         assert [t.task_id for t in await storage.peek_tasks("w1", 100)] == model.order()
-        assert await storage.worker_loads(["w1"]) == [len(model.queued) + len(model.running)]
+        assert await load_totals(storage, ["w1"]) == [len(model.queued) + len(model.running)]
         drained = []
         while (polled := await storage.poll_task("w1", 0)) is not None:
             drained.append(polled.task_id)

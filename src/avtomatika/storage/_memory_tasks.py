@@ -10,7 +10,9 @@ from avtomatika.records import TaskRecord, TaskState
 from avtomatika.storage._memory_copy import clone
 from avtomatika.storage._memory_deadlines import DeadlineIndex
 from avtomatika.storage._memory_wakeup import Waiters, take_or_wait
-from avtomatika.storage.base import task_deadline_key
+from avtomatika.storage.base import WorkerLoad, task_deadline_key
+
+_IDLE = WorkerLoad(0, 0)
 
 _COMPACT_MIN = 64
 
@@ -53,8 +55,8 @@ class _WorkerQueue:
         self.queued.pop(task_id, None)
         self.running.discard(task_id)
 
-    def load(self) -> int:
-        return len(self.queued) + len(self.running)
+    def load(self) -> WorkerLoad:
+        return WorkerLoad(len(self.queued), len(self.running))
 
 
 class TaskQueues:
@@ -152,9 +154,9 @@ class TaskQueues:
             return []
         return [clone(self._tasks[task_id]) for task_id in queue.peek(limit)]
 
-    def loads(self, worker_ids: Sequence[str]) -> list[int]:
+    def loads(self, worker_ids: Sequence[str]) -> list[WorkerLoad]:
         queues = self._queues
-        return [queue.load() if (queue := queues.get(w)) is not None else 0 for w in worker_ids]
+        return [queue.load() if (queue := queues.get(w)) is not None else _IDLE for w in worker_ids]
 
     def _queue(self, worker_id: str) -> _WorkerQueue:
         queue = self._queues.get(worker_id)

@@ -45,6 +45,11 @@ class WorkerRegistry:
         self._deadlines.set(worker_deadline_key(worker_id), record.expires_at)
         return clone(record)
 
+    def polled(self, worker_id: str, now: float) -> None:
+        record = self._workers.get(worker_id)
+        if record is not None:
+            record.last_poll = now
+
     def get(self, worker_id: str) -> WorkerRecord | None:
         record = self._workers.get(worker_id)
         return None if record is None else clone(record)

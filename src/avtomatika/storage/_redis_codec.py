@@ -93,12 +93,16 @@ def heartbeat_fields(update: HeartbeatUpdate) -> list[tuple[str, bytes]]:
 
 
 async def unpack_worker(fields: Mapping[bytes, bytes]) -> WorkerRecord | None:
-    """A worker from its hash: the registered blob, overlaid by reputation and heartbeat fields."""
+    """A worker from its hash: the registered blob, overlaid by reputation, last poll and heartbeat
+    fields."""
     blob = fields.get(b"d")
     if blob is None:
         return None
     record = await unpack(blob, WORKER_DECODER)
     record.reputation = float(fields[b"rep"])
+    last_poll = fields.get(b"lp")
+    if last_poll is not None:
+        record.last_poll = float(last_poll)
     for name, value in fields.items():
         decoder = _HEARTBEAT_DECODERS.get(name)
         if decoder is not None:

@@ -171,4 +171,4 @@ class ClientSubscription:
 
     async def aclose(self) -> None:
         with contextlib.suppress(Exception):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+            await self._pubsub.aclose()

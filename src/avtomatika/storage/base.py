@@ -7,6 +7,7 @@ knows which backend it talks to. Times are epoch seconds from :func:`avtomatika.
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import msgspec
 
@@ -34,6 +35,17 @@ class Effects(msgspec.Struct, kw_only=True):
     """Enqueue this job's next executor step at this time (replaces any queued entry)."""
     wake_jobs: list[str] = msgspec.field(default_factory=list)
     """Other jobs to enqueue now (e.g. a parent whose child ended)."""
+
+
+class WorkerLoad(NamedTuple):
+    """A worker's tasks: waiting in its queue, and taken by it."""
+
+    queued: int
+    running: int
+
+    @property
+    def total(self) -> int:
+        return self.queued + self.running
 
 
 class RunLease(msgspec.Struct, frozen=True):
@@ -116,7 +128,8 @@ class StorageBackend(ABC):
     async def poll_task(self, worker_id: str, timeout: float) -> TaskRecord | None:
         """Pop the worker's highest-priority queued task (FIFO among equals), waiting up to
         ``timeout`` seconds for one to be pushed; the task becomes RUNNING with
-        ``picked_up_at`` set and its deadline moved to ``running_deadline``."""
+        ``picked_up_at`` set and its deadline moved to ``running_deadline``. Every attempt
+        stamps a registered worker's ``last_poll`` (its task channel is alive)."""
 
     @abstractmethod
     async def requeue_task(self, task_id: str) -> bool:
@@ -136,8 +149,8 @@ class StorageBackend(ABC):
         (owner reassigned, deadline moved) and return it; else None."""
 
     @abstractmethod
-    async def worker_loads(self, worker_ids: Sequence[str]) -> list[int]:
-        """Queued plus running tasks per worker, in order."""
+    async def worker_loads(self, worker_ids: Sequence[str]) -> list[WorkerLoad]:
+        """Queued and running tasks per worker, in order."""
 
     # --- workers ---------------------------------------------------------------------
 

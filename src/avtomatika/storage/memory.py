@@ -16,7 +16,7 @@ from avtomatika.storage._memory_deadlines import DeadlineIndex
 from avtomatika.storage._memory_runs import RunQueue
 from avtomatika.storage._memory_tasks import TaskQueues
 from avtomatika.storage._memory_workers import WorkerRegistry
-from avtomatika.storage.base import Effects, RunLease, StorageBackend
+from avtomatika.storage.base import Effects, RunLease, StorageBackend, WorkerLoad
 
 
 class _Prepared:
@@ -142,6 +142,7 @@ class MemoryStorage(StorageBackend):
     # --- worker task queues ----------------------------------------------------------
 
     async def poll_task(self, worker_id: str, timeout: float) -> TaskRecord | None:
+        self._workers.polled(worker_id, clock.now())
         return await self._tasks.poll(worker_id, timeout)
 
     async def requeue_task(self, task_id: str) -> bool:
@@ -156,7 +157,7 @@ class MemoryStorage(StorageBackend):
     async def steal_task(self, task_id: str, from_worker: str, to_worker: str) -> TaskRecord | None:
         return self._tasks.steal(task_id, from_worker, to_worker)
 
-    async def worker_loads(self, worker_ids: Sequence[str]) -> list[int]:
+    async def worker_loads(self, worker_ids: Sequence[str]) -> list[WorkerLoad]:
         return self._tasks.loads(worker_ids)
 
     # --- workers ---------------------------------------------------------------------

@@ -52,7 +52,7 @@ from avtomatika.storage._redis_listener import ClientSubscription, OwnSubscripti
 from avtomatika.storage._redis_retry import Resilient
 from avtomatika.storage._redis_scripts import Lua, Scripts
 from avtomatika.storage._redis_wakeup import Attempt, GiveBacks, Signal, Signals, take_or_wait
-from avtomatika.storage.base import Effects, RunLease, StorageBackend
+from avtomatika.storage.base import Effects, RunLease, StorageBackend, WorkerLoad
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 POOL_SIZE = 32
@@ -259,7 +259,7 @@ class RedisStorage(StorageBackend):
         blob = await self._scripts(Lua.STEAL_TASK, task_id, from_worker, to_worker, now)
         return None if blob is None else await _started(blob, to_worker, now)
 
-    async def worker_loads(self, worker_ids: Sequence[str]) -> list[int]:
+    async def worker_loads(self, worker_ids: Sequence[str]) -> list[WorkerLoad]:
         if not worker_ids:
             return []
         commands: list[tuple[str, str]] = []
@@ -269,7 +269,9 @@ class RedisStorage(StorageBackend):
                 ("SCARD", self._keys.worker_running(worker_id)),
             ]
         counts = await self._redis.execute_many(commands)
-        return [queued + running for queued, running in zip(counts[::2], counts[1::2], strict=True)]
+        return [
+            WorkerLoad(queued, running) for queued, running in zip(counts[::2], counts[1::2], strict=True)
+        ]
 
     async def _take_task(self, worker_id: str) -> Attempt[TaskRecord]:
         now = clock.now()

@@ -1,6 +1,11 @@
--- poll_task (one non-blocking attempt): pop the worker's first task and mark it RUNNING.
+-- poll_task (one non-blocking attempt): stamp a registered worker's last poll, pop its first
+-- task and mark it RUNNING.
 -- Returns {blob or '', tasks still queued for the worker, task id or ''}.
 local worker, now_s = arg(), arg()
+local wkey = key('worker', worker)
+if redis.call('EXISTS', wkey) == 1 then
+  redis.call('HSET', wkey, 'lp', now_s)
+end
 local queue = key('worker-queue', worker)
 local popped = redis.call('ZPOPMIN', queue)
 if #popped == 0 then
