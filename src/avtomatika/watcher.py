@@ -37,8 +37,42 @@ class Watcher:
     def __init__(self, services: Services) -> None:
         self._services = services
         self._stopping = asyncio.Event()
+        interval = services.config.WATCHER_INTERVAL_SECONDS
+        self._silence = 3 * interval + 1.0
+        """Every instance stamps every interval; a longer gap means none could hear workers."""
 
     async def run(self) -> None:
+        """Stamp and, holding the lock, handle deadlines; the stamping has its own loop so that
+        a long cycle never looks like silence."""
+        stamping = asyncio.create_task(self._stamp_loop())
+        try:
+            await self._watch_loop()
+        finally:
+            stamping.cancel()
+            await asyncio.gather(stamping, return_exceptions=True)
+
+    async def _stamp_loop(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(StorageUnavailable):  # logged once per outage by the storage
+                await self.stamp()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._services.config.WATCHER_INTERVAL_SECONDS)
+
+    async def stamp(self) -> None:
+        """Record that this instance watches; after a silence (every instance or storage down),
+        the storage pauses every deadline's clock for it and adds one worker TTL, so heartbeats
+        and results that could not land meanwhile have time to."""
+        storage, config = self._services.storage, self._services.config
+        gap = await storage.stamp_watch(clock_now(), self._silence, config.worker_ttl)
+        if gap:
+            logger.warning(
+                "Nobody could hear workers for %.0fs (every instance or storage was down); "
+                "every deadline moves %.0fs later",
+                gap,
+                gap + config.worker_ttl,
+            )
+
+    async def _watch_loop(self) -> None:
         config = self._services.config
         interval = config.WATCHER_INTERVAL_SECONDS
         lock_ttl = max(interval * 3, 10.0)
@@ -60,18 +94,11 @@ class Watcher:
     async def tick(self) -> int:
         """Handle every due deadline once; returns how many were handled.
 
-        Right after storage was unreachable, nothing is judged for one worker TTL: heartbeats
-        and results could not land meanwhile, so a live worker would look dead and a finished
-        task timed out. Deadlines due then move to the end of that grace period, by which every
-        live worker has heartbeated and resent what it holds."""
+        It stamps first, so that after a silence no deadline is judged before the clock paused."""
         storage, config = self._services.storage, self._services.config
+        await self.stamp()
         now = clock_now()
         keys = await storage.claim_due(now, config.WATCHER_LIMIT, CLAIM_LEASE_SECONDS)
-        back_since = storage.reachable_since()
-        if back_since is not None and now < back_since + config.worker_ttl:
-            for key in keys:
-                await storage.set_deadline(key, back_since + config.worker_ttl)
-            return len(keys)
         for key in keys:
             kind, _, ident = key.partition(":")
             try:

@@ -15,6 +15,8 @@ from avtomatika.transitions import go_to, live_task, redispatch
 logger = logging.getLogger(__name__)
 
 JITTER_MS = 2000
+"""Largest heartbeat jitter told to a worker; never more than a tenth of the health-check
+interval, so a jittered heartbeat still lands well inside the worker's TTL."""
 HAND_BACK_LIMIT = 10_000
 STEAL_SAMPLE = 10
 
@@ -75,7 +77,8 @@ async def heartbeat(services: Services, worker_id: str, hb: Heartbeat | None) ->
         services.dispatcher.forget(worker_id)
     if hb is not None and hb.status == "offline":
         await _hand_back_queued(services, worker_id)
-    response = HeartbeatResponse(status="ok", next_heartbeat_jitter_ms=random.randint(-JITTER_MS, JITTER_MS))
+    jitter = min(JITTER_MS, int(services.config.WORKER_HEALTH_CHECK_INTERVAL_SECONDS * 100))
+    response = HeartbeatResponse(status="ok", next_heartbeat_jitter_ms=random.randint(-jitter, jitter))
     if hb is not None and hb.skills_hash and not stored.skills and hb.supported_skills is None:
         response.require_full_sync = True
     if hb is not None and hb.current_tasks:

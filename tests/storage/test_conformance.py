@@ -1022,6 +1022,23 @@ async def test_release_lock_is_compare_and_delete(storage: StorageBackend) -> No
     assert await storage.acquire_lock("watcher", "b", 30)
 
 
+async def test_a_silence_between_watch_stamps_pauses_every_deadline(storage: StorageBackend) -> None:
+    t = 1_800_000_000.0
+    await storage.set_deadline("worker:w1", t + 1)
+    await storage.set_deadline("task:t1", t + 30.5)
+    assert await storage.stamp_watch(t, silence=2, grace=5) == 0.0  # the first stamp
+    assert await storage.stamp_watch(t + 1.5, silence=2, grace=5) == 0.0
+    assert await storage.claim_due(t + 1.5, 10, 0) == ["worker:w1"]
+    await storage.set_deadline("worker:w1", t + 3)
+    # Nobody stamped for 60 s: every deadline moves 60 s (the gap) + 5 s (the grace) later.
+    assert await storage.stamp_watch(t + 61.5, silence=2, grace=5) == 60.0
+    assert await storage.claim_due(t + 67.9, 10, 0) == []
+    assert await storage.claim_due(t + 68, 10, 100) == ["worker:w1"]
+    assert await storage.claim_due(t + 95.5, 10, 30) == ["task:t1"]
+    # A stamp from a clock behind the last one is no silence.
+    assert await storage.stamp_watch(t + 61, silence=2, grace=5) == 0.0
+
+
 # --- properties ------------------------------------------------------------------------
 
 _PROPERTY_SETTINGS = settings(

@@ -25,6 +25,12 @@ class DeadlineIndex:
             self._heap = [(at, seq, key) for key, (at, seq) in self._due.items()]
             heapq.heapify(self._heap)
 
+    def shift(self, by: float) -> None:
+        """Move every deadline later by ``by`` seconds."""
+        self._due = {key: (at + by, seq) for key, (at, seq) in self._due.items()}
+        self._heap = [(at, seq, key) for key, (at, seq) in self._due.items()]
+        heapq.heapify(self._heap)
+
     def clear(self, key: str) -> None:
         self._due.pop(key, None)
 

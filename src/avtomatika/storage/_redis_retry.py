@@ -21,7 +21,6 @@ from redis.exceptions import AuthenticationError, ReadOnlyError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from avtomatika import clock
 from avtomatika.errors import StorageUnavailable
 from avtomatika.storage._redis_connection import Arg, Command, Commands, GiveBack
 
@@ -58,8 +57,6 @@ class Outage:
         self._up.set()
         self._prober: asyncio.Task[None] | None = None
         self._failures = 0
-        self.ended_at: float | None = None
-        """When (epoch seconds) the last outage ended."""
 
     @property
     def up(self) -> bool:
@@ -123,7 +120,6 @@ class Outage:
         )
         self._failures = 0
         self._prober = None
-        self.ended_at = clock.now()
         self._up.set()
 
 
@@ -137,11 +133,6 @@ class Resilient:
         self._inner = inner
         self._retry_seconds = retry_seconds
         self._outage = Outage(lambda: inner.execute("PING"), retry_after=max(1.0, retry_seconds))
-
-    @property
-    def reachable_since(self) -> float | None:
-        """When the last outage ended (epoch seconds), None if there was none."""
-        return self._outage.ended_at
 
     @property
     def inner(self) -> Commands:

@@ -40,6 +40,7 @@ class Lua(StrEnum):
     CLAIM_DUE = "claim_due"
     ACQUIRE_LOCK = "acquire_lock"
     RELEASE_LOCK = "release_lock"
+    STAMP_WATCH = "stamp_watch"
     LIST_JOBS = "list_jobs"
     GET_WORKER = "get_worker"
     GET_TASK = "get_task"

@@ -69,11 +69,6 @@ class StorageBackend(ABC):
     async def close(self) -> None:
         """Release connections. The object is not used afterwards."""
 
-    def reachable_since(self) -> float | None:
-        """When storage last became reachable again after an outage, or None if it never was
-        unreachable (always None for in-process storage)."""
-        return None
-
     # --- jobs ------------------------------------------------------------------------
 
     @abstractmethod
@@ -206,6 +201,15 @@ class StorageBackend(ABC):
     @abstractmethod
     async def release_lock(self, name: str, owner: str) -> bool:
         """Release only if held by ``owner`` (compare-and-delete)."""
+
+    @abstractmethod
+    async def stamp_watch(self, now: float, silence: float, grace: float) -> float:
+        """Record that an instance is watching at ``now``.
+
+        If the previous stamp is older than ``silence``, nobody could hear workers in between
+        (every instance was down, or storage was): the clock is paused for that gap, so every
+        deadline moves later by the gap plus ``grace`` (time to be heard again), in the same
+        atomic step. Returns the gap (0.0 when there was none, or no stamp before)."""
 
 
 def task_deadline_key(task_id: str) -> str:

@@ -43,6 +43,7 @@ class MemoryStorage(StorageBackend):
         self._jobs: dict[str, tuple[int, bytes]] = {}
         self._jobs_by_client: dict[str, list[str]] = {}
         self._locks: dict[str, tuple[str, float]] = {}
+        self._watched_at: float | None = None
         self._deadlines = DeadlineIndex()
         self._runs = RunQueue()
         self._tasks = TaskQueues(self._deadlines)
@@ -204,6 +205,13 @@ class MemoryStorage(StorageBackend):
             return False
         self._locks[name] = (owner, now + ttl)
         return True
+
+    async def stamp_watch(self, now: float, silence: float, grace: float) -> float:
+        last, self._watched_at = self._watched_at, now
+        if last is None or now - last <= silence:
+            return 0.0
+        self._deadlines.shift(now - last + grace)
+        return now - last
 
     async def release_lock(self, name: str, owner: str) -> bool:
         held = self._locks.get(name)

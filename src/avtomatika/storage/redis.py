@@ -139,9 +139,6 @@ class RedisStorage(StorageBackend):
         await self._give_backs.wait()
         await self._redis.aclose()
 
-    def reachable_since(self) -> float | None:
-        return self._redis.reachable_since
-
     def _on_message(self, message: bytes) -> None:
         if message == RUNS_MESSAGE:
             self._runs.notify()
@@ -364,6 +361,9 @@ class RedisStorage(StorageBackend):
 
     async def release_lock(self, name: str, owner: str) -> bool:
         return bool(await self._scripts(Lua.RELEASE_LOCK, name, owner) == 1)
+
+    async def stamp_watch(self, now: float, silence: float, grace: float) -> float:
+        return float(await self._scripts(Lua.STAMP_WATCH, repr(now), silence, grace))
 
 
 def _connections(client: aioredis.Redis | None, url: str, channel: str) -> tuple[Commands, Subscribe]:
