@@ -18,6 +18,7 @@ namespace, so no id can make two kinds of key collide::
     {prefix}:deadlines                 zset   "task:<id>" / "worker:<id>" / other keys by due time
     {prefix}:seq                       string one counter for queue and index sequence numbers
     {prefix}:lock:<name>               string the owner token, with a PX expiry
+    {prefix}:idempotency:<key>         hash   j (job id), f (fingerprint) of a creation; PX expiry
     {prefix}:wake                      pub/sub channel of wake-up messages
 """
 
