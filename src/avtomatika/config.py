@@ -24,6 +24,7 @@ _FIELDS: dict[str, tuple[type, Any]] = {
     "REDIS_DB": (int, 0),
     "STORAGE_RETRY_SECONDS": (float, 5.0),
     "RESULT_HOLD_SECONDS": (float, 300.0),
+    "IDEMPOTENCY_KEY_TTL_SECONDS": (float, 86400.0),
     "API_HOST": (str, "0.0.0.0"),
     "API_PORT": (int, 8080),
     "ENABLE_CLIENT_API": (bool, True),
@@ -88,6 +89,7 @@ class Config:
     REDIS_DB: int
     STORAGE_RETRY_SECONDS: float
     RESULT_HOLD_SECONDS: float
+    IDEMPOTENCY_KEY_TTL_SECONDS: float
     API_HOST: str
     API_PORT: int
     ENABLE_CLIENT_API: bool
@@ -137,7 +139,12 @@ class Config:
         if self.WORKER_SIGNATURE_POLICY not in SIGNATURE_POLICIES:
             policy = self.WORKER_SIGNATURE_POLICY
             raise ConfigError(f"WORKER_SIGNATURE_POLICY={policy!r} must be one of {SIGNATURE_POLICIES}")
-        positive = ("WORKER_POLL_TIMEOUT_SECONDS", "EXECUTOR_LEASE_SECONDS", "WATCHER_INTERVAL_SECONDS")
+        positive = (
+            "WORKER_POLL_TIMEOUT_SECONDS",
+            "EXECUTOR_LEASE_SECONDS",
+            "WATCHER_INTERVAL_SECONDS",
+            "IDEMPOTENCY_KEY_TTL_SECONDS",
+        )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)!r}")

@@ -30,3 +30,14 @@ class StorageUnavailable(AvtomatikaError, ConnectionError):
     def __init__(self, message: str, retry_after: float = 5.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class IdempotencyKeyReused(AvtomatikaError):
+    """An ``Idempotency-Key`` came back with a request other than the one it was first sent with.
+
+    The HTTP API answers it with 409; ``job_id`` is the job the key was claimed for.
+    """
+
+    def __init__(self, message: str, job_id: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id

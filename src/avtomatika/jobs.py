@@ -5,10 +5,11 @@ from typing import Any
 
 from avtomatika.blueprint import Blueprint
 from avtomatika.clock import now as clock_now
-from avtomatika.protocol.constants import TERMINAL_STATUSES, JobStatus
+from avtomatika.errors import IdempotencyKeyReused
+from avtomatika.protocol.constants import IDEMPOTENCY_KEY_HEADER, TERMINAL_STATUSES, JobStatus
 from avtomatika.records import Job
 from avtomatika.services import Change, Services
-from avtomatika.storage.base import Effects
+from avtomatika.storage.base import Effects, IdempotencyClaim
 from avtomatika.transitions import end, go_to, new_id
 
 
@@ -52,10 +53,22 @@ def new_job(
     )
 
 
-async def create(services: Services, job: Job) -> str:
-    if not await services.storage.create_job(job):
-        raise RuntimeError(f"Job id collision: {job.id}")
-    return job.id
+async def create(services: Services, job: Job, claim: IdempotencyClaim | None = None) -> str:
+    """Store and enqueue a new job; returns its id. With a ``claim`` the job is created only if
+    the claim's key is free, else the id of the job that claimed it is returned (or
+    :class:`IdempotencyKeyReused` raised when that job came from another request)."""
+    if claim is None:
+        if not await services.storage.create_job(job):
+            raise RuntimeError(f"Job id collision: {job.id}")
+        return job.id
+    holder = await services.storage.create_job_once(job, claim)
+    if holder.fingerprint != claim.fingerprint:
+        raise IdempotencyKeyReused(
+            f"{IDEMPOTENCY_KEY_HEADER} was already used for job {holder.job_id} with a different "
+            "request; send a new key to create another job",
+            holder.job_id,
+        )
+    return holder.job_id
 
 
 async def get_owned(services: Services, job_id: str, client_id: str) -> Job:

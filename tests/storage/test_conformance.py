@@ -21,7 +21,7 @@ from avtomatika.protocol.constants import JobStatus
 from avtomatika.protocol.models import ResourcesUsage, SkillInfo, TaskPayload
 from avtomatika.records import HeartbeatUpdate, Job, TaskRecord, TaskState, WorkerRecord
 from avtomatika.storage import Effects, RunLease, StorageBackend
-from avtomatika.storage.base import task_deadline_key, worker_deadline_key
+from avtomatika.storage.base import IdempotencyClaim, KeyHolder, task_deadline_key, worker_deadline_key
 
 OpenBackend = Callable[[], AbstractAsyncContextManager[StorageBackend]]
 _created = itertools.count()
@@ -230,6 +230,80 @@ async def test_create_job_applies_effects_atomically(storage: StorageBackend) ->
     assert [t.task_id for t in await storage.peek_tasks("w1", 10)] == ["t1"]
     assert await storage.get_job(child.id) is not None
     assert sorted(await drain_runs(storage)) == sorted([job.id, child.id])
+
+
+# --- idempotency keys ------------------------------------------------------------------
+
+
+def key_claim(key: str = "key-1", fingerprint: str = "fp-1", ttl: float = 3600.0) -> IdempotencyClaim:
+    return IdempotencyClaim(key, fingerprint, ttl)
+
+
+async def test_create_job_once_creates_the_job_and_claims_its_key(storage: StorageBackend) -> None:
+    job = make_job()
+    assert await storage.create_job_once(job, key_claim()) == KeyHolder(job.id, "fp-1")
+    assert job.version == 1
+    stored = await storage.get_job(job.id)
+    assert stored == job
+    assert await drain_runs(storage) == [job.id]
+
+
+async def test_a_claimed_key_returns_its_holder_and_changes_nothing(storage: StorageBackend) -> None:
+    first, second = make_job(), make_job()
+    await storage.create_job_once(first, key_claim())
+    assert await drain_runs(storage) == [first.id]
+    for fingerprint in ("fp-1", "fp-2"):
+        holder = await storage.create_job_once(second, key_claim(fingerprint=fingerprint))
+        assert holder == KeyHolder(first.id, "fp-1")
+    assert second.version == 0
+    assert await storage.get_job(second.id) is None
+    assert await claim_now(storage) is None
+    assert [j.id for j in await storage.list_jobs("client-a", 10, 0)] == [first.id]
+
+
+async def test_a_claimed_key_outlives_the_end_of_its_job(storage: StorageBackend) -> None:
+    job = make_job()
+    await storage.create_job_once(job, key_claim())
+    job.status = JobStatus.FINISHED
+    assert await storage.commit(job, 1, Effects())
+    assert await storage.create_job_once(make_job(), key_claim()) == KeyHolder(job.id, "fp-1")
+
+
+async def test_a_claimed_key_expires_after_its_ttl(storage: StorageBackend) -> None:
+    first, second = make_job(), make_job()
+    await storage.create_job_once(first, key_claim(ttl=0.2))
+    await asyncio.sleep(0.3)
+    assert await storage.create_job_once(second, key_claim(fingerprint="fp-2")) == KeyHolder(
+        second.id, "fp-2"
+    )
+    assert await storage.create_job_once(make_job(), key_claim()) == KeyHolder(second.id, "fp-2")
+
+
+async def test_each_key_is_claimed_on_its_own(storage: StorageBackend) -> None:
+    first, second = make_job(), make_job()
+    assert (await storage.create_job_once(first, key_claim("key-1"))).job_id == first.id
+    assert (await storage.create_job_once(second, key_claim("key-2"))).job_id == second.id
+    assert sorted(await drain_runs(storage)) == sorted([first.id, second.id])
+
+
+async def test_concurrent_creations_with_one_key_make_one_job(storage: StorageBackend) -> None:
+    attempts = [make_job() for _ in range(8)]
+    holders = await asyncio.gather(*(storage.create_job_once(job, key_claim()) for job in attempts))
+    assert len(set(holders)) == 1
+    assert holders[0].job_id in {job.id for job in attempts}
+    assert [j.id for j in await storage.list_jobs("client-a", 10, 0)] == [holders[0].job_id]
+
+
+async def test_create_job_once_with_an_existing_id_claims_nothing(storage: StorageBackend) -> None:
+    existing = make_job(current_state="first")
+    assert await storage.create_job(existing)
+    with pytest.raises(ValueError, match=existing.id):
+        await storage.create_job_once(make_job(existing.id, current_state="second"), key_claim())
+    stored = await storage.get_job(existing.id)
+    assert stored is not None
+    assert stored.current_state == "first"
+    other = make_job()
+    assert (await storage.create_job_once(other, key_claim())).job_id == other.id
 
 
 # --- effects ---------------------------------------------------------------------------

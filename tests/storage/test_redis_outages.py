@@ -1,7 +1,8 @@
 """Riding out Redis outages (``_redis_retry``): a private redis-server killed, restarted and
 frozen (SIGSTOP) under the backend. Calls wait out short outages, give up with
 StorageUnavailable after their budget, nothing taken for a caller that gave up is lost, a
-creation sent twice is not refused, and each outage is logged once at its start and end."""
+creation sent twice (with or without an idempotency key) is not refused, and each outage is
+logged once at its start and end."""
 
 import asyncio
 import contextlib
@@ -14,6 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from avtomatika.errors import StorageUnavailable
 from avtomatika.storage import Effects, _redis_connection
 from avtomatika.storage._redis_connection import connect, connection_options
+from avtomatika.storage.base import IdempotencyClaim, KeyHolder
 from avtomatika.storage.redis import RedisStorage
 from tests.storage.conftest import PrivateRedis, wait_for_server
 from tests.storage.test_conformance import make_job, make_task
@@ -107,6 +109,22 @@ async def test_a_frozen_server_is_waited_for_within_the_budget(private_redis: Pr
     finally:
         await storage.close()
         await other.close()
+
+
+async def test_a_creation_with_an_idempotency_key_sent_again_is_its_own(private_redis: PrivateRedis) -> None:
+    storage = await started(private_redis.url, retry_seconds=10)
+    try:
+        private_redis.pause()
+        job = make_job()
+        creating = asyncio.create_task(storage.create_job_once(job, IdempotencyClaim("k-1", "fp-1", 60)))
+        await asyncio.sleep(3)  # longer than one attempt may wait: the creation is sent twice
+        private_redis.resume()
+        assert await asyncio.wait_for(creating, 8) == KeyHolder(job.id, "fp-1")
+        assert await storage.create_job_once(make_job(), IdempotencyClaim("k-1", "fp-1", 60)) == KeyHolder(
+            job.id, "fp-1"
+        )
+    finally:
+        await storage.close()
 
 
 async def test_work_taken_for_a_caller_that_gave_up_is_given_back(private_redis: PrivateRedis) -> None:

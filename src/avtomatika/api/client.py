@@ -5,19 +5,22 @@ from typing import Annotated, Any
 import msgspec
 from aiohttp import web
 
-from avtomatika import jobs
+from avtomatika import idempotency, jobs
 from avtomatika.api.body import convert, json_response, read_object
-from avtomatika.api.errors import bad_request, conflict, not_found, unauthorized
+from avtomatika.api.errors import ApiError, bad_request, conflict, not_found, unauthorized
 from avtomatika.app_keys import SERVICES_KEY
 from avtomatika.blueprint import Blueprint
 from avtomatika.documents import document, worker_document
-from avtomatika.errors import BlueprintError
-from avtomatika.protocol.constants import CLIENT_TOKEN_HEADER
+from avtomatika.errors import BlueprintError, IdempotencyKeyReused
+from avtomatika.protocol.constants import CLIENT_TOKEN_HEADER, IDEMPOTENCY_KEY_HEADER
 from avtomatika.security import AuthError, Client
 from avtomatika.services import Services
+from avtomatika.storage.base import IdempotencyClaim
 
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 MAX_PAGE = 1000
+REPLAYED_HEADER = "Idempotent-Replayed"
+"""Set on a create answered with the job an earlier request with the same key made."""
 
 
 class CreateJobRequest(msgspec.Struct):
@@ -40,12 +43,27 @@ def authenticate(request: web.Request) -> Client:
         raise unauthorized(str(exc)) from None
 
 
+def _idempotency_claim(
+    request: web.Request, client: Client, bp: Blueprint, body: CreateJobRequest
+) -> IdempotencyClaim | None:
+    raw = request.headers.get(IDEMPOTENCY_KEY_HEADER)
+    if raw is None:
+        return None
+    try:
+        key = idempotency.parse_key(raw)
+    except ValueError as exc:
+        raise bad_request(str(exc), {"header": IDEMPOTENCY_KEY_HEADER}) from None
+    ttl = _services(request).config.IDEMPOTENCY_KEY_TTL_SECONDS
+    return idempotency.claim(client.id, key, idempotency.fingerprint(bp.name, body), ttl)
+
+
 def create_job_handler(bp: Blueprint) -> Any:
     async def create_job(request: web.Request) -> web.Response:
         client = authenticate(request)
         body = convert(await read_object(request) or {}, CreateJobRequest, "job request")
         if body.webhook_url is not None and not body.webhook_url.startswith(("http://", "https://")):
             raise bad_request("webhook_url must be an http:// or https:// URL")
+        claim = _idempotency_claim(request, client, bp, body)
         job = jobs.new_job(
             bp,
             client.id,
@@ -56,8 +74,14 @@ def create_job_handler(bp: Blueprint) -> Any:
             security=body.security,
             metadata=body.metadata,
         )
-        await jobs.create(_services(request), job)
-        return json_response({"status": "accepted", "job_id": job.id}, status=202)
+        try:
+            job_id = await jobs.create(_services(request), job, claim)
+        except IdempotencyKeyReused as exc:
+            raise ApiError(409, "idempotency_key_reused", str(exc), {"job_id": exc.job_id}) from None
+        response = json_response({"status": "accepted", "job_id": job_id}, status=202)
+        if job_id != job.id:
+            response.headers[REPLAYED_HEADER] = "true"
+        return response
 
     return create_job
 

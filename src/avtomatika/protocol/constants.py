@@ -6,6 +6,7 @@ from typing import Final
 PROTOCOL_VERSION: Final = "1.0b7"
 VERSION_HEADER: Final = "X-RXON-Version"
 CLIENT_TOKEN_HEADER: Final = "X-Client-Token"
+IDEMPOTENCY_KEY_HEADER: Final = "Idempotency-Key"
 WORKER_TOKEN_HEADER: Final = "X-Worker-Token"
 
 REPLAY_WINDOW_SECONDS: Final = 60.0

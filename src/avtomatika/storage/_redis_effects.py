@@ -14,7 +14,7 @@ from msgspec.structs import replace
 from avtomatika.protocol.constants import TERMINAL_STATUSES
 from avtomatika.records import Job, TaskRecord
 from avtomatika.storage._redis_codec import pack
-from avtomatika.storage.base import Effects
+from avtomatika.storage.base import Effects, IdempotencyClaim
 
 Arg = str | bytes | int | float
 
@@ -41,12 +41,19 @@ async def apply_args(
     now: float,
     job_retention: float,
     task_retention: float,
+    claim: IdempotencyClaim | None = None,
 ) -> list[Arg]:
     """ARGV (after the prefix) for ``apply.lua``, in the order it reads them. The change gets a
     token of its own, stored with the job: sent again after its reply was lost, the change is
-    recognised as done instead of refused as a clash or a stale version."""
+    recognised as done instead of refused as a clash or a stale version. A creation may claim
+    an idempotency key with its job."""
     stored = replace(job, version=1 if mode == "create" else expected_version + 1)
-    args: list[Arg] = [mode, job.id, expected_version, secrets.token_hex(8), stored.version]
+    args: list[Arg] = [mode, job.id, expected_version, secrets.token_hex(8)]
+    if claim is None:
+        args += ["", "", ""]
+    else:
+        args += [claim.key, claim.fingerprint, milliseconds(claim.ttl)]
+    args.append(stored.version)
     args += [job.client_id, await pack(stored)]
     args += [_job_ttl(job, job_retention), milliseconds(now + job_retention)]
     args += [now, milliseconds(now), effects.release_lease or ""]

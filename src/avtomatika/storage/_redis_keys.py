@@ -19,6 +19,7 @@ namespace, so no id can make two kinds of key collide::
     {prefix}:seq                       string one counter for queue and index sequence numbers
     {prefix}:lock:<name>               string the owner token, with a PX expiry
     {prefix}:watched                   string when an instance last watched (epoch seconds)
+    {prefix}:idempotency:<key>         hash   j (job id), f (fingerprint) of a creation; PX expiry
     {prefix}:wake                      pub/sub channel of wake-up messages
 """
 

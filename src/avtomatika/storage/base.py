@@ -48,6 +48,24 @@ class WorkerLoad(NamedTuple):
         return self.queued + self.running
 
 
+class IdempotencyClaim(msgspec.Struct, frozen=True):
+    """A client's key for one job creation (the ``Idempotency-Key`` header), claimed with the job."""
+
+    key: str
+    """The key as scoped by the caller (its client); opaque to storage."""
+    fingerprint: str
+    """A hash of what defines the job, so a reused key with another request is told apart."""
+    ttl: float
+    """Seconds the claim lives, whatever becomes of its job meanwhile."""
+
+
+class KeyHolder(NamedTuple):
+    """The job an idempotency key was claimed for, and the fingerprint it was claimed with."""
+
+    job_id: str
+    fingerprint: str
+
+
 class RunLease(msgspec.Struct, frozen=True):
     """A claim on one job's next executor step. Expires unless renewed or released."""
 
@@ -77,6 +95,16 @@ class StorageBackend(ABC):
 
         Returns False (and changes nothing) if a job with this id exists. ``effects`` are
         applied atomically with the creation.
+        """
+
+    @abstractmethod
+    async def create_job_once(self, job: Job, claim: IdempotencyClaim) -> KeyHolder:
+        """Create the job as :meth:`create_job` does and claim ``claim.key`` for it, atomically,
+        unless the key is claimed already: then nothing changes and the holder is returned.
+
+        Returns the key's holder: ``job`` itself when it was created. A creation sent again
+        after its reply was lost is recognised as done. Raises ValueError (changing nothing)
+        if another job with this id exists.
         """
 
     @abstractmethod

@@ -13,10 +13,18 @@ from avtomatika import clock
 from avtomatika.records import HeartbeatUpdate, Job, TaskRecord, WorkerRecord
 from avtomatika.storage._memory_copy import clone, pack_job, unpack_job
 from avtomatika.storage._memory_deadlines import DeadlineIndex
+from avtomatika.storage._memory_idempotency import IdempotencyKeys
 from avtomatika.storage._memory_runs import RunQueue
 from avtomatika.storage._memory_tasks import TaskQueues
 from avtomatika.storage._memory_workers import WorkerRegistry
-from avtomatika.storage.base import Effects, RunLease, StorageBackend, WorkerLoad
+from avtomatika.storage.base import (
+    Effects,
+    IdempotencyClaim,
+    KeyHolder,
+    RunLease,
+    StorageBackend,
+    WorkerLoad,
+)
 
 
 class _Prepared:
@@ -44,6 +52,7 @@ class MemoryStorage(StorageBackend):
         self._jobs_by_client: dict[str, list[str]] = {}
         self._locks: dict[str, tuple[str, float]] = {}
         self._watched_at: float | None = None
+        self._idempotency = IdempotencyKeys()
         self._deadlines = DeadlineIndex()
         self._runs = RunQueue()
         self._tasks = TaskQueues(self._deadlines)
@@ -65,6 +74,20 @@ class MemoryStorage(StorageBackend):
         if effects is not None:
             self._apply(job.id, effects, prepared, now)
         return True
+
+    async def create_job_once(self, job: Job, claim: IdempotencyClaim) -> KeyHolder:
+        if job.id in self._jobs:
+            raise ValueError(f"Cannot create job {job.id!r}: a job with this id already exists")
+        now = clock.now()
+        holder = self._idempotency.holder(claim.key, now)
+        if holder is not None:
+            return holder
+        data = pack_job(replace(job, version=1))
+        job.version = 1
+        holder = KeyHolder(job.id, claim.fingerprint)
+        self._idempotency.claim(claim.key, holder, now + claim.ttl)
+        self._insert_job(job, data, now)
+        return holder
 
     async def get_job(self, job_id: str) -> Job | None:
         stored = self._jobs.get(job_id)

@@ -52,7 +52,14 @@ from avtomatika.storage._redis_listener import ClientSubscription, OwnSubscripti
 from avtomatika.storage._redis_retry import Resilient
 from avtomatika.storage._redis_scripts import Lua, Scripts
 from avtomatika.storage._redis_wakeup import Attempt, GiveBacks, Signal, Signals, take_or_wait
-from avtomatika.storage.base import Effects, RunLease, StorageBackend, WorkerLoad
+from avtomatika.storage.base import (
+    Effects,
+    IdempotencyClaim,
+    KeyHolder,
+    RunLease,
+    StorageBackend,
+    WorkerLoad,
+)
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 POOL_SIZE = 32
@@ -153,6 +160,19 @@ class RedisStorage(StorageBackend):
 
     async def create_job(self, job: Job, effects: Effects | None = None) -> bool:
         return await self._apply("create", job, 0, effects or Effects())
+
+    async def create_job_once(self, job: Job, claim: IdempotencyClaim) -> KeyHolder:
+        self._handoff.void(job.id)
+        args = await apply_args(
+            "create", job, 0, Effects(), clock.now(), self.job_retention, self.task_retention, claim
+        )
+        result = await self._scripts(Lua.APPLY, *args)
+        if isinstance(result, list) and result[0] == b"claimed":
+            return KeyHolder(result[1].decode(), result[2].decode())
+        if not _applied(result):
+            raise ValueError(f"Cannot create job {job.id!r}: a job with this id already exists")
+        job.version = 1
+        return KeyHolder(job.id, claim.fingerprint)
 
     async def get_job(self, job_id: str) -> Job | None:
         blob = self._handoff.take(job_id)
@@ -383,7 +403,8 @@ def _connections(client: aioredis.Redis | None, url: str, channel: str) -> tuple
 
 
 def _applied(result: Any) -> bool:
-    """The apply script's answer: 1 applied, 0 refused (exists / version differs), or a clash."""
+    """The apply script's answer: 1 applied, 0 refused (exists / version differs), or a clash
+    (an idempotency key's holder is read by :meth:`RedisStorage.create_job_once` first)."""
     if isinstance(result, list):
         clash = result[1].decode()
         raise ValueError(f"Cannot create job {clash!r}: a job with this id already exists")

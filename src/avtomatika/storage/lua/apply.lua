@@ -6,6 +6,9 @@ local mode = arg() -- 'create' or 'commit'
 local job_id = arg()
 local expected = arg()
 local token = arg() -- this change's own token: sent again after a lost reply, it is found done
+local claim = arg() -- a creation's idempotency key ('' for none), its fingerprint and TTL
+local fingerprint = arg()
+local claim_ms = arg()
 local version = arg()
 local client = arg()
 local blob = arg()
@@ -28,6 +31,12 @@ local was_terminal = false
 if mode == 'create' then
   if redis.call('EXISTS', job_key(job_id)) == 1 then
     return redis.call('HGET', job_key(job_id), 'ct') == token and 1 or 0
+  end
+  if claim ~= '' then
+    local holder = redis.call('HMGET', key('idempotency', claim), 'j', 'f')
+    if holder[1] then
+      return { 'claimed', holder[1], holder[2] }
+    end
   end
 else
   local stored = redis.call('HMGET', job_key(job_id), 'v', 't', 'ct')
@@ -87,6 +96,11 @@ store_job(job_id, client, version, blob, ttl_ms, mode == 'create', was_terminal)
 redis.call('HSET', job_key(job_id), 'ct', token)
 if mode == 'create' then
   enqueue_run(job_id, now_s, now)
+  if claim ~= '' then
+    local ikey = key('idempotency', claim)
+    redis.call('HSET', ikey, 'j', job_id, 'f', fingerprint)
+    redis.call('PEXPIRE', ikey, claim_ms)
+  end
 end
 if lease ~= '' then
   release_lease(job_id, lease)
