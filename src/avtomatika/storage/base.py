@@ -56,10 +56,24 @@ class RunLease(msgspec.Struct, frozen=True):
 
 
 class StorageBackend(ABC):
-    """Domain operations every backend implements atomically."""
+    """Domain operations every backend implements atomically.
+
+    Retention: nothing stays forever. A terminal job is gone (read as missing, listed nowhere)
+    ``job_retention`` seconds after its last commit; a backend may also bound how many terminal
+    jobs it keeps, forgetting the least recently ended first. Everything stored for a gone job
+    goes with it. A cancelled task is gone ``task_retention`` seconds after its cancellation,
+    whether or not its job still exists. A worker record is gone at the latest
+    ``worker_retention`` seconds after its liveness deadline (``expires_at``) passed, with every
+    index entry naming it; its ``worker:<id>`` deadline stays, so the watcher still hands its
+    tasks to other workers.
+    """
 
     task_retention: float = 3600.0
     """How long a cancelled task stays visible so its worker learns of the cancellation."""
+    job_retention: float = 7 * 24 * 3600.0
+    """How long a terminal job stays readable after its last commit."""
+    worker_retention: float = 24 * 3600.0
+    """How long a gone worker's record (liveness deadline passed) may outlive that deadline."""
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -86,7 +100,7 @@ class StorageBackend(ABC):
 
     @abstractmethod
     async def get_job(self, job_id: str) -> Job | None:
-        """A copy of the job; mutating it changes nothing stored."""
+        """A copy of the job; mutating it changes nothing stored. None if unknown or gone."""
 
     @abstractmethod
     async def commit(self, job: Job, expected_version: int, effects: Effects) -> bool:
@@ -98,7 +112,7 @@ class StorageBackend(ABC):
 
     @abstractmethod
     async def list_jobs(self, client_id: str, limit: int, offset: int) -> list[Job]:
-        """The client's jobs, newest first."""
+        """The client's jobs (not the gone ones), newest first."""
 
     # --- run queue (executor work) ---------------------------------------------------
 
