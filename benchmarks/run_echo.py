@@ -235,10 +235,11 @@ def main() -> None:
         "--profile", metavar="FILE", help="record the orchestrator with py-spy (collapsed stacks)"
     )
     parser.add_argument("--cprofile", metavar="FILE", help="run the orchestrator under cProfile (slower)")
+    parser.add_argument("--src", type=Path, default=SRC, help="source tree the orchestrator runs from")
     args = parser.parse_args()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    orch = start_orchestrator(port, args.storage, args.cprofile)
+    orch = start_orchestrator(port, args.storage, args.cprofile, src=args.src)
     procs = [orch]
     try:
 

@@ -58,14 +58,15 @@ class RunLease(msgspec.Struct, frozen=True):
 class StorageBackend(ABC):
     """Domain operations every backend implements atomically.
 
-    Retention: nothing stays forever. A terminal job is gone (read as missing, listed nowhere)
-    ``job_retention`` seconds after its last commit; a backend may also bound how many terminal
-    jobs it keeps, forgetting the least recently ended first. Everything stored for a gone job
-    goes with it. A cancelled task is gone ``task_retention`` seconds after its cancellation,
-    whether or not its job still exists. A worker record is gone at the latest
+    Retention: nothing stays forever. A terminal job is gone (read as missing, listed nowhere,
+    refused by ``commit``) ``job_retention`` seconds after its last commit; a backend may also
+    bound how many terminal jobs it keeps, forgetting the least recently committed first. What
+    is stored for a gone job goes with it (a run-queue entry left for it finds no job when
+    claimed), except its cancelled tasks: a cancelled task is gone ``task_retention`` seconds
+    after its cancellation, whether or not its job still exists. A worker record is gone at the latest
     ``worker_retention`` seconds after its liveness deadline (``expires_at``) passed, with every
-    index entry naming it; its ``worker:<id>`` deadline stays, so the watcher still hands its
-    tasks to other workers.
+    index entry naming it, even if ``remove_worker`` is never called; its ``worker:<id>``
+    deadline and its tasks stay, so the watcher still hands them to other workers.
     """
 
     task_retention: float = 3600.0
