@@ -23,6 +23,7 @@ import aiohttp
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src"
 CLIENT_TOKEN = "bench-client-token"
 WORKER_TOKEN = "bench-worker-token"
 WORKERS = {
@@ -37,13 +38,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_orchestrator(port: int, storage: str, cprofile: str | None) -> subprocess.Popen[bytes]:
+def python_path(src: Path = SRC) -> str:
+    """This checkout's code first, whatever copy of the package is installed."""
+    return f"{src}{os.pathsep}{ROOT}"
+
+
+def start_orchestrator(
+    port: int,
+    storage: str,
+    cprofile: str | None,
+    extra_env: dict[str, str] | None = None,
+    src: Path = SRC,
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "CLIENT_TOKEN": CLIENT_TOKEN,
         "GLOBAL_WORKER_TOKEN": WORKER_TOKEN,
         "BENCH_STORAGE": storage,
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": python_path(src),
+        **(extra_env or {}),
     }
     profiler = ["-m", "cProfile", "-o", cprofile] if cprofile else []
     cmd = [
@@ -64,7 +77,7 @@ def start_orchestrator(port: int, storage: str, cprofile: str | None) -> subproc
 def start_worker(kind: str, url: str, index: int, concurrency: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": python_path(),
         # The published SDK's variables ...
         "ORCHESTRATOR_URL": url,
         "WORKER_ID": f"bench-{kind}-{index}",
@@ -222,10 +235,11 @@ def main() -> None:
         "--profile", metavar="FILE", help="record the orchestrator with py-spy (collapsed stacks)"
     )
     parser.add_argument("--cprofile", metavar="FILE", help="run the orchestrator under cProfile (slower)")
+    parser.add_argument("--src", type=Path, default=SRC, help="source tree the orchestrator runs from")
     args = parser.parse_args()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    orch = start_orchestrator(port, args.storage, args.cprofile)
+    orch = start_orchestrator(port, args.storage, args.cprofile, src=args.src)
     procs = [orch]
     try:
 

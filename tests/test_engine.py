@@ -8,7 +8,7 @@ from aiohttp import web
 
 from avtomatika import Blueprint, OrchestratorEngine
 from avtomatika.context import ActionFactory
-from avtomatika.errors import BlueprintError
+from avtomatika.errors import BlueprintError, ConfigError
 from avtomatika.storage import MemoryStorage
 from tests.blueprints import echo_blueprint
 from tests.conftest import OrchestratorFactory, free_port, make_config
@@ -227,3 +227,30 @@ async def test_a_storage_error_is_not_a_handler_failure(orchestrator: Orchestrat
         doc = await orch.wait_for(job_id)
     assert storage.failures == 0
     assert (doc["status"], doc["retry_count"], doc["error_message"]) == ("finished", 0, None)
+
+
+async def test_a_finished_job_forgotten_by_memory_storage_reads_as_unknown(
+    orchestrator: OrchestratorFactory,
+) -> None:
+    async with orchestrator(flaky_handler_blueprint(0), MEMORY_MAX_FINISHED_JOBS=1) as orch:
+        first = await orch.create_job("/api/v1/jobs/flaky")
+        await orch.wait_for(first)
+        second = await orch.create_job("/api/v1/jobs/flaky")
+        assert (await orch.wait_for(second))["status"] == "finished"
+        async with orch.session.get(f"{orch.url}/api/v1/jobs/{first}", headers=orch.headers) as r:
+            assert r.status == 404
+            assert (await r.json())["error"] == "not_found"
+        async with orch.session.get(f"{orch.url}/api/v1/jobs", headers=orch.headers) as r:
+            assert [doc["id"] for doc in await r.json()] == [second]
+
+
+def test_the_engine_applies_the_retention_settings() -> None:
+    storage = MemoryStorage()
+    config = make_config(
+        MEMORY_JOB_RETENTION_SECONDS=60.0, MEMORY_MAX_FINISHED_JOBS=5, WORKER_RECORD_RETENTION_SECONDS=120.0
+    )
+    OrchestratorEngine(storage, config).setup()
+    assert (storage.job_retention, storage.max_finished_jobs, storage.worker_retention) == (60.0, 5, 120.0)
+    config.MEMORY_MAX_FINISHED_JOBS = -1
+    with pytest.raises(ConfigError, match="MEMORY_MAX_FINISHED_JOBS"):
+        OrchestratorEngine(MemoryStorage(), config).setup()

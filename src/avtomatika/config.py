@@ -25,6 +25,9 @@ _FIELDS: dict[str, tuple[type, Any]] = {
     "STORAGE_RETRY_SECONDS": (float, 5.0),
     "RESULT_HOLD_SECONDS": (float, 300.0),
     "IDEMPOTENCY_KEY_TTL_SECONDS": (float, 86400.0),
+    "MEMORY_JOB_RETENTION_SECONDS": (float, 3600.0),
+    "MEMORY_MAX_FINISHED_JOBS": (int, 10_000),
+    "WORKER_RECORD_RETENTION_SECONDS": (float, 86400.0),
     "API_HOST": (str, "0.0.0.0"),
     "API_PORT": (int, 8080),
     "ENABLE_CLIENT_API": (bool, True),
@@ -90,6 +93,9 @@ class Config:
     STORAGE_RETRY_SECONDS: float
     RESULT_HOLD_SECONDS: float
     IDEMPOTENCY_KEY_TTL_SECONDS: float
+    MEMORY_JOB_RETENTION_SECONDS: float
+    MEMORY_MAX_FINISHED_JOBS: int
+    WORKER_RECORD_RETENTION_SECONDS: float
     API_HOST: str
     API_PORT: int
     ENABLE_CLIENT_API: bool
@@ -150,6 +156,14 @@ class Config:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)!r}")
         if self.EXECUTOR_MAX_CONCURRENT_JOBS < 1:
             raise ConfigError("EXECUTOR_MAX_CONCURRENT_JOBS must be at least 1")
+        retention = (
+            "MEMORY_JOB_RETENTION_SECONDS",
+            "MEMORY_MAX_FINISHED_JOBS",
+            "WORKER_RECORD_RETENTION_SECONDS",
+        )
+        for name in retention:
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)!r}")
 
     @property
     def redis_url(self) -> str:

@@ -36,6 +36,7 @@ from avtomatika.executor import JobExecutor
 from avtomatika.observability.logging import setup_logging
 from avtomatika.services import JobFinishedCallback, Services
 from avtomatika.storage.base import StorageBackend
+from avtomatika.storage.factory import apply_retention
 from avtomatika.watcher import Watcher
 from avtomatika.webhooks import WebhookSender
 
@@ -95,6 +96,7 @@ class OrchestratorEngine:
 
             load_blueprints_from_dir(self, self.config.BLUEPRINTS_DIR)
         self.config.validate()
+        apply_retention(self.storage, self.config)
         add_routes(self.app, self.blueprints, client_api=self.config.ENABLE_CLIENT_API)
         self._is_setup = True
 

@@ -1066,6 +1066,90 @@ async def test_list_workers_returns_every_worker(storage: StorageBackend) -> Non
     assert sorted(w.worker_id for w in await storage.list_workers()) == ["a", "b"]
 
 
+# --- retention -------------------------------------------------------------------------
+
+
+async def test_terminal_jobs_are_gone_after_the_retention(storage: StorageBackend) -> None:
+    storage.job_retention = 0.3
+    ended, revived, running = make_job(), make_job(), make_job()
+    for job in (ended, revived, running):
+        await storage.create_job(job)
+    for job in (ended, revived):
+        job.status = JobStatus.FINISHED
+        assert await storage.commit(job, 1, Effects())
+    revived.status = JobStatus.RUNNING
+    assert await storage.commit(revived, 2, Effects())
+    assert await storage.get_job(ended.id) is not None
+    await asyncio.sleep(0.5)
+    assert await storage.get_job(ended.id) is None
+    assert [j.id for j in await storage.list_jobs("client-a", 10, 0)] == [running.id, revived.id]
+    ended.status = JobStatus.RUNNING
+    assert not await storage.commit(ended, 2, Effects()), "a gone job is missing"
+
+
+async def test_a_commit_restarts_a_terminal_jobs_retention(storage: StorageBackend) -> None:
+    storage.job_retention = 0.4
+    job = make_job(status=JobStatus.FAILED)
+    await storage.create_job(job)
+    await asyncio.sleep(0.25)
+    assert await storage.commit(job, 1, Effects())
+    await asyncio.sleep(0.25)
+    assert await storage.get_job(job.id) is not None
+    await asyncio.sleep(0.3)
+    assert await storage.get_job(job.id) is None
+
+
+async def test_cancelled_tasks_are_gone_after_the_retention_with_or_without_their_job(
+    storage: StorageBackend,
+) -> None:
+    storage.job_retention, storage.task_retention = 0.1, 0.3
+    job = make_job()
+    await storage.create_job(job, Effects(push_tasks=[make_task("t1"), make_task("t2")]))
+    assert await storage.poll_task("w1", 0) is not None
+    job.status = JobStatus.CANCELLED
+    assert await storage.commit(job, 1, Effects(cancel_tasks=["t1", "t2"]))
+    await asyncio.sleep(0.2)
+    assert await storage.get_job(job.id) is None
+    assert [r.state if r else None for r in await storage.get_tasks(["t1", "t2"])] == [
+        TaskState.CANCELLED
+    ] * 2
+    await asyncio.sleep(0.2)
+    assert await storage.get_tasks(["t1", "t2"]) == [None, None]
+    assert await load_totals(storage, ["w1"]) == [0]
+
+
+async def test_gone_worker_records_expire_with_their_index_entries(storage: StorageBackend) -> None:
+    storage.worker_retention = 0.3
+    now = clock.now()
+    await storage.register_worker(make_worker("live", ttl=60))
+    await storage.register_worker(make_worker("gone", ttl=0.05))
+    await storage.register_worker(make_worker("beating", ttl=0.05))
+    await push(storage, make_task("q1", worker_id="gone"))
+    update = HeartbeatUpdate(status="idle", expires_at=clock.now() + 60, last_heartbeat=clock.now())
+    assert await storage.heartbeat_worker("beating", update) is not None
+    await asyncio.sleep(0.2)
+    assert await storage.get_worker("gone") is not None, "kept for the retention after going"
+    await asyncio.sleep(0.3)
+    assert await storage.get_worker("gone") is None
+    assert sorted(w.worker_id for w in await storage.list_workers()) == ["beating", "live"]
+    assert sorted(w.worker_id for w in await storage.find_workers("resize", 10)) == ["beating", "live"]
+    assert await storage.heartbeat_worker("gone", update) is None, "it must register again"
+    # The liveness deadline and the queue outlive the record: the watcher re-dispatches its tasks.
+    assert await is_due(storage, worker_deadline_key("gone"), now + 1)
+    assert [t.task_id for t in await storage.remove_worker("gone")] == ["q1"]
+
+
+async def test_an_offline_worker_expires_like_a_dead_one(storage: StorageBackend) -> None:
+    storage.worker_retention = 0.2
+    await storage.register_worker(make_worker("w1", ttl=60))
+    now = clock.now()
+    update = HeartbeatUpdate(status="offline", expires_at=now + 0.05, last_heartbeat=now)
+    assert await storage.heartbeat_worker("w1", update) is not None
+    await asyncio.sleep(0.4)
+    assert await storage.get_worker("w1") is None
+    assert await storage.list_workers() == []
+
+
 # --- locks -----------------------------------------------------------------------------
 
 

@@ -287,6 +287,37 @@ async def test_expired_jobs_leave_the_client_index(
     assert await a.list_jobs("client-a", 10, 0) == []
 
 
+async def test_worker_records_expire_by_themselves_and_leave_the_indexes(
+    pair: tuple[RedisStorage, RedisStorage], raw: aioredis.Redis
+) -> None:
+    a, _ = pair
+    a.worker_retention = 600.0
+    prefix = keys_of(a).prefix
+    worker, skills = keys_of(a).worker("w1"), f"{prefix}:worker-skills:w1"
+    record = await a.register_worker(make_worker("w1", ttl=60))
+    # Expiry is absolute (PEXPIREAT at the liveness deadline plus the retention).
+    for key in (worker, skills):
+        assert 659_000 < await raw.pttl(key) <= 660_010
+    now = clock.now()
+    update = HeartbeatUpdate(status="idle", expires_at=now + 120, last_heartbeat=now, skills=record.skills)
+    assert await a.heartbeat_worker("w1", update) is not None
+    for key in (worker, skills):
+        assert 719_000 < await raw.pttl(key) <= 720_010, "a heartbeat (even one that re-indexes) extends it"
+    await a.adjust_reputation("w1", -0.1)
+    assert await a.poll_task("w1", 0) is None
+    assert await raw.pttl(worker) > 719_000, "other writes keep the expiry"
+    # Once the record has expired (no watcher removed it), lookups drop what still names it.
+    a.worker_retention = 0.0
+    await a.register_worker(make_worker("w1", ttl=-1))
+    assert await raw.exists(worker, skills) == 0
+    assert await a.find_workers("resize", 10) == []
+    assert await a.list_workers() == []
+    assert await raw.exists(f"{prefix}:skill:resize", f"{prefix}:skill:image", f"{prefix}:workers") == 1
+    assert await raw.zcard(f"{prefix}:skill:image") == 1, "trimmed when a lookup meets it"
+    assert await a.find_workers("image", 10) == []
+    assert await raw.exists(f"{prefix}:skill:resize", f"{prefix}:skill:image", f"{prefix}:workers") == 0
+
+
 # --- waiting and connections ----------------------------------------------------------
 
 

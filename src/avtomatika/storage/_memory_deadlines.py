@@ -34,6 +34,17 @@ class DeadlineIndex:
     def clear(self, key: str) -> None:
         self._due.pop(key, None)
 
+    def take_due(self, until: float) -> list[str]:
+        """Remove and return every key due at or before ``until``, earliest first."""
+        heap = self._heap
+        keys: list[str] = []
+        while heap and heap[0][0] <= until:
+            at, seq, key = heapq.heappop(heap)
+            if self._due.get(key) == (at, seq):
+                del self._due[key]
+                keys.append(key)
+        return keys
+
     def claim_due(self, now: float, limit: int, lease_seconds: float) -> list[str]:
         """Up to ``limit`` due keys, earliest first, each re-armed at ``now + lease_seconds``."""
         heap = self._heap

@@ -53,6 +53,10 @@ class RunQueue:
         if entry is not None and entry.token == token:
             del self._entries[job_id]
 
+    def discard(self, job_id: str) -> None:
+        """Remove the job's entry, queued or leased (the job is gone)."""
+        self._entries.pop(job_id, None)
+
     def renew(self, job_id: str, token: str, lease_seconds: float) -> bool:
         entry = self._entries.get(job_id)
         if entry is None or entry.token != token:

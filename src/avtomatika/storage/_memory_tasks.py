@@ -58,14 +58,25 @@ class _WorkerQueue:
     def load(self) -> WorkerLoad:
         return WorkerLoad(len(self.queued), len(self.running))
 
+    def idle(self) -> bool:
+        """No tasks and no pollers: the queue can be forgotten (and made again when needed)."""
+        return not (self.queued or self.running or self.waiters)
+
 
 class TaskQueues:
-    """Task records by id plus a priority queue per worker; keeps ``task:<id>`` deadlines."""
+    """Task records by id plus a priority queue per worker; keeps ``task:<id>`` deadlines.
 
-    __slots__ = ("_deadlines", "_head_seq", "_queues", "_seq", "_tasks")
+    A cancelled record is a tombstone kept until its own expiry, whether or not its job still
+    exists: it is dropped when read after that (the watcher reads it when its deadline comes).
+    A worker's queue exists only while it holds tasks or pollers.
+    """
+
+    __slots__ = ("_deadlines", "_head_seq", "_queues", "_seq", "_tasks", "_tombstones")
 
     def __init__(self, deadlines: DeadlineIndex) -> None:
         self._tasks: dict[str, TaskRecord] = {}
+        self._tombstones: dict[str, float] = {}
+        """Cancelled task id -> when its record expires."""
         self._queues: dict[str, _WorkerQueue] = {}
         self._deadlines = deadlines
         self._seq = itertools.count()
@@ -77,6 +88,7 @@ class TaskQueues:
         previous = self._tasks.get(record.task_id)
         if previous is not None:
             self._detach(previous)
+            self._tombstones.pop(record.task_id, None)
         record.state = TaskState.QUEUED
         record.picked_up_at = None
         self._tasks[record.task_id] = record
@@ -85,7 +97,11 @@ class TaskQueues:
     async def poll(self, worker_id: str, wait_seconds: float) -> TaskRecord | None:
         queue = self._queue(worker_id)
         take, signal = partial(self._pop, queue), partial(self._signal, queue)
-        return await take_or_wait(take, queue.waiters, signal, wait_seconds)
+        try:
+            return await take_or_wait(take, queue.waiters, signal, wait_seconds)
+        finally:
+            if queue.idle() and self._queues.get(worker_id) is queue:
+                del self._queues[worker_id]
 
     def requeue(self, task_id: str) -> bool:
         record = self._tasks.get(task_id)
@@ -112,13 +128,13 @@ class TaskQueues:
         if record is None:
             return
         self._detach(record)
-        record.state = TaskState.CANCELLED
-        self._deadlines.set(task_deadline_key(task_id), keep_until)
+        self._bury(record, keep_until)
 
     def drop(self, task_id: str) -> None:
         record = self._tasks.pop(task_id, None)
         if record is not None:
             self._detach(record)
+            self._tombstones.pop(task_id, None)
         self._deadlines.clear(task_deadline_key(task_id))
 
     def remove_worker(self, worker_id: str, keep_until: float) -> list[TaskRecord]:
@@ -134,8 +150,7 @@ class TaskQueues:
         for task_id in sorted(queue.running):
             record = self._tasks[task_id]
             removed.append(clone(record))
-            record.state = TaskState.CANCELLED
-            self._deadlines.set(task_deadline_key(task_id), keep_until)
+            self._bury(record, keep_until)
         queue.heap.clear()
         queue.queued.clear()
         queue.running.clear()
@@ -145,7 +160,8 @@ class TaskQueues:
         return removed
 
     def get(self, task_ids: Sequence[str]) -> list[TaskRecord | None]:
-        found = (self._tasks.get(task_id) for task_id in task_ids)
+        now = clock.now()
+        found = (self._unexpired(task_id, now) for task_id in task_ids)
         return [None if record is None else clone(record) for record in found]
 
     def peek(self, worker_id: str, limit: int) -> list[TaskRecord]:
@@ -157,6 +173,19 @@ class TaskQueues:
     def loads(self, worker_ids: Sequence[str]) -> list[WorkerLoad]:
         queues = self._queues
         return [queue.load() if (queue := queues.get(w)) is not None else _IDLE for w in worker_ids]
+
+    def _bury(self, record: TaskRecord, keep_until: float) -> None:
+        record.state = TaskState.CANCELLED
+        self._tombstones[record.task_id] = keep_until
+        self._deadlines.set(task_deadline_key(record.task_id), keep_until)
+
+    def _unexpired(self, task_id: str, now: float) -> TaskRecord | None:
+        """The record, unless it is a tombstone past its expiry (then it is dropped)."""
+        record = self._tasks.get(task_id)
+        if record is not None and record.state == TaskState.CANCELLED and self._tombstones[task_id] <= now:
+            self.drop(task_id)
+            return None
+        return record
 
     def _queue(self, worker_id: str) -> _WorkerQueue:
         queue = self._queues.get(worker_id)

@@ -9,16 +9,18 @@ from avtomatika.storage.base import worker_deadline_key
 class WorkerRegistry:
     """Worker records, a skill -> workers index and the ``worker:<id>`` liveness deadlines.
 
-    Records passed in must be private copies; records handed out are copies too.
+    Records passed in must be private copies; records handed out are copies too. Records are
+    also ordered by liveness deadline, so :meth:`purge` finds gone workers without a scan.
     """
 
-    __slots__ = ("_by_skill", "_deadlines", "_workers")
+    __slots__ = ("_by_skill", "_deadlines", "_expiry", "_workers")
 
     def __init__(self, deadlines: DeadlineIndex) -> None:
         self._workers: dict[str, WorkerRecord] = {}
         # Insertion-ordered dicts as ordered sets: candidates come back in registration order.
         self._by_skill: dict[str, dict[str, None]] = {}
         self._deadlines = deadlines
+        self._expiry = DeadlineIndex()
 
     def register(self, record: WorkerRecord) -> WorkerRecord:
         previous = self._workers.get(record.worker_id)
@@ -27,7 +29,7 @@ class WorkerRegistry:
             self._unindex(previous)
         self._workers[record.worker_id] = record
         self._index(record)
-        self._deadlines.set(worker_deadline_key(record.worker_id), record.expires_at)
+        self._set_expiry(record)
         return clone(record)
 
     def heartbeat(self, worker_id: str, update: HeartbeatUpdate) -> WorkerRecord | None:
@@ -42,7 +44,7 @@ class WorkerRegistry:
             record.skills = update.skills
             self._index(record)
         _apply_optional(record, update)
-        self._deadlines.set(worker_deadline_key(worker_id), record.expires_at)
+        self._set_expiry(record)
         return clone(record)
 
     def polled(self, worker_id: str, now: float) -> None:
@@ -72,12 +74,23 @@ class WorkerRegistry:
         record = self._workers.pop(worker_id, None)
         if record is not None:
             self._unindex(record)
+        self._expiry.clear(worker_id)
         self._deadlines.clear(worker_deadline_key(worker_id))
+
+    def purge(self, gone_before: float) -> None:
+        """Forget workers whose liveness deadline is at or before ``gone_before``. Their
+        ``worker:<id>`` deadlines stay: the watcher still hands their tasks to other workers."""
+        for worker_id in self._expiry.take_due(gone_before):
+            self._unindex(self._workers.pop(worker_id))
 
     def adjust_reputation(self, worker_id: str, delta: float) -> None:
         record = self._workers.get(worker_id)
         if record is not None:
             record.reputation = min(1.0, max(0.0, record.reputation + delta))
+
+    def _set_expiry(self, record: WorkerRecord) -> None:
+        self._expiry.set(record.worker_id, record.expires_at)
+        self._deadlines.set(worker_deadline_key(record.worker_id), record.expires_at)
 
     def _index(self, record: WorkerRecord) -> None:
         for name in record.skill_names():

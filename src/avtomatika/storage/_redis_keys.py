@@ -11,10 +11,11 @@ namespace, so no id can make two kinds of key collide::
     {prefix}:task:<task_id>            hash   d (blob), s, w, p, m, qd, et, rd, pu, j (plain fields)
     {prefix}:worker-queue:<worker>     zset   queued tasks: score -priority, member seq+task id
     {prefix}:worker-running:<worker>   set    running task ids
-    {prefix}:worker:<worker>           hash   d (blob), rep, f:<heartbeat field> (MessagePack)
-    {prefix}:worker-skills:<worker>    set    skill names the worker is indexed under
-    {prefix}:skill:<name>              zset   worker ids by liveness deadline
-    {prefix}:workers                   set    every registered worker id
+    {prefix}:worker:<worker>           hash   d (blob), rep, lp, f:<heartbeat field> (MessagePack);
+                                              expires worker_retention after the liveness deadline
+    {prefix}:worker-skills:<worker>    set    skill names the worker is indexed under; expires with it
+    {prefix}:skill:<name>              zset   worker ids by liveness deadline (gone ones trimmed on lookup)
+    {prefix}:workers                   set    every registered worker id (expired ones dropped on listing)
     {prefix}:deadlines                 zset   "task:<id>" / "worker:<id>" / other keys by due time
     {prefix}:seq                       string one counter for queue and index sequence numbers
     {prefix}:lock:<name>               string the owner token, with a PX expiry

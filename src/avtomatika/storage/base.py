@@ -74,10 +74,25 @@ class RunLease(msgspec.Struct, frozen=True):
 
 
 class StorageBackend(ABC):
-    """Domain operations every backend implements atomically."""
+    """Domain operations every backend implements atomically.
+
+    Retention: nothing stays forever. A terminal job is gone (read as missing, listed nowhere,
+    refused by ``commit``) ``job_retention`` seconds after its last commit; a backend may also
+    bound how many terminal jobs it keeps, forgetting the least recently committed first. What
+    is stored for a gone job goes with it (a run-queue entry left for it finds no job when
+    claimed), except its cancelled tasks: a cancelled task is gone ``task_retention`` seconds
+    after its cancellation, whether or not its job still exists. A worker record is gone at the latest
+    ``worker_retention`` seconds after its liveness deadline (``expires_at``) passed, with every
+    index entry naming it, even if ``remove_worker`` is never called; its ``worker:<id>``
+    deadline and its tasks stay, so the watcher still hands them to other workers.
+    """
 
     task_retention: float = 3600.0
     """How long a cancelled task stays visible so its worker learns of the cancellation."""
+    job_retention: float = 7 * 24 * 3600.0
+    """How long a terminal job stays readable after its last commit."""
+    worker_retention: float = 24 * 3600.0
+    """How long a gone worker's record (liveness deadline passed) may outlive that deadline."""
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -109,7 +124,7 @@ class StorageBackend(ABC):
 
     @abstractmethod
     async def get_job(self, job_id: str) -> Job | None:
-        """A copy of the job; mutating it changes nothing stored."""
+        """A copy of the job; mutating it changes nothing stored. None if unknown or gone."""
 
     @abstractmethod
     async def commit(self, job: Job, expected_version: int, effects: Effects) -> bool:
@@ -121,7 +136,7 @@ class StorageBackend(ABC):
 
     @abstractmethod
     async def list_jobs(self, client_id: str, limit: int, offset: int) -> list[Job]:
-        """The client's jobs, newest first."""
+        """The client's jobs (not the gone ones), newest first."""
 
     # --- run queue (executor work) ---------------------------------------------------
 

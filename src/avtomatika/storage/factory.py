@@ -1,4 +1,5 @@
-"""Chooses the storage backend from configuration (``STORAGE_BACKEND``, ``REDIS_URL``)."""
+"""Chooses the storage backend from configuration (``STORAGE_BACKEND``, ``REDIS_URL``) and
+applies the configuration's retention to any backend the engine is given."""
 
 from avtomatika.config import Config
 from avtomatika.errors import ConfigError
@@ -19,3 +20,12 @@ def storage_from_config(config: Config) -> StorageBackend:
 
         return RedisStorage.from_url(url, retry_seconds=config.STORAGE_RETRY_SECONDS)
     raise ConfigError(f"STORAGE_BACKEND={config.STORAGE_BACKEND!r} must be 'memory' or 'redis'")
+
+
+def apply_retention(storage: StorageBackend, config: Config) -> None:
+    """Set the backend's retention from ``config``: the worker record retention on every
+    backend, the bounds on finished jobs on memory storage (Redis keeps its own ``job_retention``)."""
+    storage.worker_retention = config.WORKER_RECORD_RETENTION_SECONDS
+    if isinstance(storage, MemoryStorage):
+        storage.job_retention = config.MEMORY_JOB_RETENTION_SECONDS
+        storage.max_finished_jobs = config.MEMORY_MAX_FINISHED_JOBS

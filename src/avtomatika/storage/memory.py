@@ -2,7 +2,8 @@
 
 Every operation is atomic because it never awaits between reading and writing state.
 Stored records are private copies (jobs as MessagePack bytes), so no caller can change
-stored state by mutating an object it passed in or got back.
+stored state by mutating an object it passed in or got back. Retention (see
+:class:`StorageBackend`) is applied as the state is touched, a few O(1) steps at a time.
 """
 
 from collections.abc import Sequence
@@ -10,10 +11,12 @@ from collections.abc import Sequence
 from msgspec.structs import replace
 
 from avtomatika import clock
+from avtomatika.protocol.constants import TERMINAL_STATUSES
 from avtomatika.records import HeartbeatUpdate, Job, TaskRecord, WorkerRecord
 from avtomatika.storage._memory_copy import clone, pack_job, unpack_job
 from avtomatika.storage._memory_deadlines import DeadlineIndex
 from avtomatika.storage._memory_idempotency import IdempotencyKeys
+from avtomatika.storage._memory_jobs import JobStore
 from avtomatika.storage._memory_runs import RunQueue
 from avtomatika.storage._memory_tasks import TaskQueues
 from avtomatika.storage._memory_workers import WorkerRegistry
@@ -45,16 +48,23 @@ class MemoryStorage(StorageBackend):
 
     As ``commit`` does for its job, ``create_job`` and the ``create_jobs`` effect set
     ``version = 1`` on the objects passed in, so callers can commit them next.
+
+    Memory is bounded: terminal jobs go after ``job_retention`` (an hour, not Redis's week),
+    and beyond ``max_finished_jobs`` the least recently ended go first. The engine sets both from
+    ``MEMORY_JOB_RETENTION_SECONDS`` and ``MEMORY_MAX_FINISHED_JOBS``.
     """
 
+    job_retention: float = 3600.0
+    max_finished_jobs: int = 10_000
+    """How many terminal jobs are kept at most."""
+
     def __init__(self) -> None:
-        self._jobs: dict[str, tuple[int, bytes]] = {}
-        self._jobs_by_client: dict[str, list[str]] = {}
+        self._runs = RunQueue()
+        self._jobs = JobStore(self._runs.discard)
         self._locks: dict[str, tuple[str, float]] = {}
         self._watched_at: float | None = None
         self._idempotency = IdempotencyKeys()
         self._deadlines = DeadlineIndex()
-        self._runs = RunQueue()
         self._tasks = TaskQueues(self._deadlines)
         self._workers = WorkerRegistry(self._deadlines)
 
@@ -64,12 +74,13 @@ class MemoryStorage(StorageBackend):
     # --- jobs ------------------------------------------------------------------------
 
     async def create_job(self, job: Job, effects: Effects | None = None) -> bool:
+        now = clock.now()
+        self._trim_jobs(now)
         if job.id in self._jobs:
             return False
         prepared = self._prepare(job.id, effects)
         data = pack_job(replace(job, version=1))
         job.version = 1
-        now = clock.now()
         self._insert_job(job, data, now)
         if effects is not None:
             self._apply(job.id, effects, prepared, now)
@@ -90,27 +101,32 @@ class MemoryStorage(StorageBackend):
         return holder
 
     async def get_job(self, job_id: str) -> Job | None:
+        self._trim_jobs(clock.now())
         stored = self._jobs.get(job_id)
-        return None if stored is None else unpack_job(stored[1])
+        return None if stored is None else unpack_job(stored.data)
 
     async def commit(self, job: Job, expected_version: int, effects: Effects) -> bool:
+        now = clock.now()
+        self._trim_jobs(now)
         stored = self._jobs.get(job.id)
-        if stored is None or stored[0] != expected_version:
+        if stored is None or stored.version != expected_version:
             return False
         prepared = self._prepare(job.id, effects)
         version = expected_version + 1
-        self._jobs[job.id] = (version, pack_job(replace(job, version=version)))
+        data = pack_job(replace(job, version=version))
+        self._jobs.replace(job.id, version, data, job.status in TERMINAL_STATUSES, now)
         job.version = version
-        self._apply(job.id, effects, prepared, clock.now())
+        self._apply(job.id, effects, prepared, now)
         return True
 
     async def list_jobs(self, client_id: str, limit: int, offset: int) -> list[Job]:
-        job_ids = self._jobs_by_client.get(client_id, [])
-        end = len(job_ids) - max(offset, 0)
-        if limit <= 0 or end <= 0:
-            return []
-        start = max(end - limit, 0)
-        return [unpack_job(self._jobs[job_id][1]) for job_id in reversed(job_ids[start:end])]
+        self._trim_jobs(clock.now())
+        return [unpack_job(data) for data in self._jobs.page(client_id, limit, offset)]
+
+    def _trim_jobs(self, now: float) -> None:
+        """Forget expired terminal jobs and those beyond the count; every job operation starts
+        with it, so the bound holds from the next operation on."""
+        self._jobs.trim(now - self.job_retention, self.max_finished_jobs)
 
     def _prepare(self, job_id: str, effects: Effects | None) -> _Prepared:
         """Check and copy new records; raises ValueError (changing nothing) on a duplicate job id."""
@@ -144,8 +160,7 @@ class MemoryStorage(StorageBackend):
             self._runs.put(other_id, now)
 
     def _insert_job(self, job: Job, data: bytes, now: float) -> None:
-        self._jobs[job.id] = (1, data)
-        self._jobs_by_client.setdefault(job.client_id, []).append(job.id)
+        self._jobs.insert(job.id, job.client_id, data, job.status in TERMINAL_STATUSES, now)
         self._runs.put(job.id, now)
 
     # --- run queue -------------------------------------------------------------------
@@ -187,19 +202,25 @@ class MemoryStorage(StorageBackend):
     # --- workers ---------------------------------------------------------------------
 
     async def register_worker(self, record: WorkerRecord) -> WorkerRecord:
-        return self._workers.register(clone(record))
+        return self._registry(clock.now()).register(clone(record))
 
     async def heartbeat_worker(self, worker_id: str, update: HeartbeatUpdate) -> WorkerRecord | None:
-        return self._workers.heartbeat(worker_id, clone(update))
+        return self._registry(clock.now()).heartbeat(worker_id, clone(update))
 
     async def get_worker(self, worker_id: str) -> WorkerRecord | None:
-        return self._workers.get(worker_id)
+        return self._registry(clock.now()).get(worker_id)
 
     async def find_workers(self, skill: str, limit: int) -> list[WorkerRecord]:
-        return self._workers.find(skill, limit, clock.now())
+        now = clock.now()
+        return self._registry(now).find(skill, limit, now)
 
     async def list_workers(self) -> list[WorkerRecord]:
-        return self._workers.all()
+        return self._registry(clock.now()).all()
+
+    def _registry(self, now: float) -> WorkerRegistry:
+        """The registry, without the workers gone for longer than ``worker_retention``."""
+        self._workers.purge(now - self.worker_retention)
+        return self._workers
 
     async def remove_worker(self, worker_id: str) -> list[TaskRecord]:
         self._workers.remove(worker_id)

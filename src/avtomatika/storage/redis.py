@@ -87,7 +87,8 @@ class RedisStorage(StorageBackend):
     is safe to send again, see ``_redis_retry``), then :class:`StorageUnavailable` is raised. A
     client passed in is used as configured and is not closed by :meth:`close`.
     Terminal jobs expire ``job_retention`` seconds after their last commit, cancelled tasks
-    ``task_retention`` seconds after the cancellation.
+    ``task_retention`` seconds after the cancellation, worker records ``worker_retention``
+    seconds after their liveness deadline (Redis key expiry: no watcher needs to be running).
     """
 
     def __init__(
@@ -318,7 +319,14 @@ class RedisStorage(StorageBackend):
         names = sorted(record.skill_names())
         expires_at = score(record.expires_at, "Worker expires_at")
         reputation = await self._scripts(
-            Lua.REGISTER_WORKER, record.worker_id, blob, record.reputation, expires_at, len(names), *names
+            Lua.REGISTER_WORKER,
+            record.worker_id,
+            blob,
+            record.reputation,
+            expires_at,
+            self._retain_until(record.expires_at),
+            len(names),
+            *names,
         )
         stored = await unpack(blob, WORKER_DECODER)
         stored.reputation = float(reputation)
@@ -327,7 +335,7 @@ class RedisStorage(StorageBackend):
     async def heartbeat_worker(self, worker_id: str, update: HeartbeatUpdate) -> WorkerRecord | None:
         fields = heartbeat_fields(update)
         args: list[str | bytes | int | float] = [worker_id, score(update.expires_at, "Heartbeat expires_at")]
-        args += ["0" if update.skills is None else "1", len(fields)]
+        args += [self._retain_until(update.expires_at), "0" if update.skills is None else "1", len(fields)]
         for name, value in fields:
             args += [name, value]
         if update.skills is None:
@@ -344,7 +352,8 @@ class RedisStorage(StorageBackend):
     async def find_workers(self, skill: str, limit: int) -> list[WorkerRecord]:
         if limit <= 0:
             return []
-        rows = await self._scripts(Lua.FIND_WORKERS, skill, clock.now(), limit)
+        now = clock.now()
+        rows = await self._scripts(Lua.FIND_WORKERS, skill, now, now - self.worker_retention, limit)
         return await _workers(rows)
 
     async def list_workers(self) -> list[WorkerRecord]:
@@ -359,6 +368,10 @@ class RedisStorage(StorageBackend):
 
     async def adjust_reputation(self, worker_id: str, delta: float) -> None:
         await self._scripts(Lua.ADJUST_REPUTATION, worker_id, score(delta, "Reputation delta"))
+
+    def _retain_until(self, expires_at: float) -> int:
+        """When a worker record with this liveness deadline expires (epoch ms, for PEXPIREAT)."""
+        return milliseconds(expires_at + self.worker_retention)
 
     # --- deadlines -------------------------------------------------------------------
 

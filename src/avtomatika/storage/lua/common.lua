@@ -181,3 +181,11 @@ local function index_worker(worker, names, expires_at)
     redis.call('ZADD', key('skill', item[1]), expires_at, worker)
   end
 end
+
+-- A gone worker's record and skill list expire by themselves (at `until_ms`, the liveness
+-- deadline plus the retention), even if no watcher ever removes them; index entries naming it
+-- are dropped by the lookups that meet them.
+local function retain_worker(worker, until_ms)
+  redis.call('PEXPIREAT', key('worker', worker), until_ms)
+  redis.call('PEXPIREAT', key('worker-skills', worker), until_ms)
+end

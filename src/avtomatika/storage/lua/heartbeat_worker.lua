@@ -1,6 +1,6 @@
 -- heartbeat_worker: overlay the fields the worker sent (each an opaque MessagePack value, never
 -- merged here: W-11), refresh its liveness everywhere; returns the hash, or nil if unknown.
-local worker, expires_at, reindex = arg(), arg(), arg() == '1'
+local worker, expires_at, retain_ms, reindex = arg(), arg(), arg(), arg() == '1'
 local fields = arg_list(2)
 local names = arg_list(1)
 local wkey = key('worker', worker)
@@ -21,5 +21,6 @@ else
     redis.call('ZADD', key('skill', name), expires_at, worker)
   end
 end
+retain_worker(worker, retain_ms)
 redis.call('ZADD', DEADLINES, expires_at, 'worker:' .. worker)
 return redis.call('HGETALL', wkey)
