@@ -94,7 +94,7 @@ async def test_unknown_worker_heartbeat_is_404_so_it_registers_again(
         assert (status, body["status"]) == (200, "ok")
 
 
-@pytest.mark.parametrize(("interval", "bound"), [(60, 2000), (5, 500), (1, 100)])
+@pytest.mark.parametrize(("interval", "bound"), [(60, 2000), (5, 500), (2, 200)])
 async def test_heartbeat_jitter_stays_within_a_tenth_of_the_health_check_interval(
     orchestrator: OrchestratorFactory, interval: float, bound: int
 ) -> None:
@@ -102,7 +102,9 @@ async def test_heartbeat_jitter_stays_within_a_tenth_of_the_health_check_interva
     async with orchestrator(echo_blueprint(), WORKER_HEALTH_CHECK_INTERVAL_SECONDS=interval) as orch:
         worker = WireWorker(orch.session, orch.url, "w1")
         await worker.register("echo")
-        jitters = [(await worker.heartbeat())[1]["next_heartbeat_jitter_ms"] for _ in range(40)]
+        replies = [await worker.heartbeat() for _ in range(40)]
+    assert {status for status, _ in replies} == {200}, replies
+    jitters = [body.get("next_heartbeat_jitter_ms", 0) for _, body in replies]  # 0 is left out
     assert all(-bound <= j <= bound for j in jitters), jitters
     assert max(jitters) - min(jitters) > bound / 2, "the jitter spreads heartbeats"
 
