@@ -60,7 +60,9 @@ async def load_and_stop(workdir: Path, polls: int, sockets: int, jobs: int) -> d
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--polls", type=int, default=50)
     parser.add_argument("--sockets", type=int, default=5)
