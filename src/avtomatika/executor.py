@@ -120,8 +120,9 @@ class JobExecutor:
     async def drain(self, seconds: float, hand_back_seconds: float) -> Drained:
         """Stop claiming; let the steps in flight finish for up to ``seconds``, then cancel the
         rest and give their entries back, ready now, so any instance runs them at once instead of
-        after their leases expire. A give-back that does not land within ``hand_back_seconds``
-        (storage unreachable) costs nothing but that wait: the lease still expires."""
+        after their leases expire. ``hand_back_seconds`` bounds the cancelled steps' unwinding,
+        and each give-back: one that does not land (storage unreachable) costs nothing but that
+        wait, as the lease still expires."""
         self.stop_claiming()
         steps = list(self._inflight)
         pending: set[asyncio.Task[None]] = set()
@@ -130,7 +131,10 @@ class JobExecutor:
         leases = [self._inflight[task] for task in pending if task in self._inflight]
         for task in pending:
             task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        if pending:
+            # A handler that swallows its cancellation is left behind: its step is handed back
+            # anyway, and the version compare-and-set refuses whichever of its runs commits second.
+            await asyncio.wait(pending, timeout=hand_back_seconds)
         if self._keeper is not None:
             self._keeper.cancel()
         storage = self._services.storage

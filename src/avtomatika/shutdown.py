@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 HAND_OVER_SECONDS = 2.0
 """The end of the budget kept for handing steps back and closing connections."""
 HAND_BACK_SECONDS = 1.0
-"""How long one unfinished step's give-back may take (storage unreachable: its lease expires)."""
+"""How long cancelled steps may take to unwind, and then each one's give-back (storage
+unreachable: its lease expires)."""
 LAST_STEP_SECONDS = 0.1
 """What a closing step gets even when the budget is spent, so that it is at least tried."""
 
@@ -71,7 +72,7 @@ async def let_go(work: Work, budget: Budget) -> None:
     polls = work.polls.release_all()
     drain = budget.left(keep=HAND_OVER_SECONDS)
     sockets, steps, cancelled = await asyncio.gather(
-        work.sockets.close_all(), _drain(work.executor, drain), work.requests.finish(drain)
+        work.sockets.close_all(drain), _drain(work.executor, drain), work.requests.finish(drain)
     )
     logger.info(
         "Stopping: answered %d held long-polls, closed %d worker sockets; %d steps finished and %d "

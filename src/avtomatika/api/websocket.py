@@ -55,15 +55,20 @@ class WebSocketManager:
             return False
         return True
 
-    async def close_all(self) -> int:
-        """Close every socket with 1001, and any opened afterwards; returns how many were open."""
+    async def close_all(self, timeout: float) -> int:
+        """Close every socket with 1001, and any opened afterwards; returns how many were open.
+        A close still stuck after ``timeout`` (a worker that reads nothing, its buffer full) is
+        cancelled, which drops the connection."""
         self._closed = True
         sockets = list(self._sockets.values())
         self._sockets.clear()
-        await asyncio.gather(
-            *(ws.close(code=GOING_AWAY, message=b"Server shutdown") for ws in sockets),
-            return_exceptions=True,
-        )
+        closing = [
+            asyncio.ensure_future(ws.close(code=GOING_AWAY, message=b"Server shutdown")) for ws in sockets
+        ]
+        if closing:
+            _, stuck = await asyncio.wait(closing, timeout=timeout)
+            for task in stuck:
+                task.cancel()
         return len(sockets)
 
 
