@@ -26,7 +26,7 @@ from tests.fault.harness import Cluster, HeldLoad
 POLL_HOLD_SECONDS = "30"
 
 
-async def load_and_stop(workdir: Path, polls: int, sockets: int, jobs: int) -> dict[str, Any]:
+async def load_and_stop(workdir: Path, polls: int, sockets: int, jobs: int, long: int) -> dict[str, Any]:
     async with Cluster(workdir) as cluster:
         await cluster.start_redis()
         (orch,) = await cluster.start_orchestrators(1, WORKER_POLL_TIMEOUT_SECONDS=POLL_HOLD_SECONDS)
@@ -34,7 +34,7 @@ async def load_and_stop(workdir: Path, polls: int, sockets: int, jobs: int) -> d
         await cluster.workers_registered(["shutdown-worker"])
         created = [await cluster.jobs.create(SINGLE_PATH, {"n": i}) for i in range(jobs)]
         created += [await cluster.jobs.create(SLOW_STEP_PATH, {"handler_seconds": 2}) for _ in range(jobs)]
-        created += [await cluster.jobs.create(SLOW_STEP_PATH, {"handler_seconds": 20}) for _ in range(2)]
+        created += [await cluster.jobs.create(SLOW_STEP_PATH, {"handler_seconds": 20}) for _ in range(long)]
         held = HeldLoad(cluster.http, orch.url)
         held.hold_polls(f"odd-{i}.{'ü' * (i % 3)}" for i in range(polls))
         await held.open_sockets(f"socket-{i}" for i in range(sockets))
@@ -67,11 +67,12 @@ async def main() -> None:
     parser.add_argument("--polls", type=int, default=50)
     parser.add_argument("--sockets", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=8, help="jobs of each kind (worker task, 2 s step)")
+    parser.add_argument("--long", type=int, default=2, help="steps of 20 s (cut off, handed back)")
     args = parser.parse_args()
     times = []
     for run in range(1, args.runs + 1):
         with tempfile.TemporaryDirectory(prefix="avtomatika-shutdown-") as tmp:
-            row = await load_and_stop(Path(tmp), args.polls, args.sockets, args.jobs)
+            row = await load_and_stop(Path(tmp), args.polls, args.sockets, args.jobs, args.long)
         times.append(row["seconds"] if row["seconds"] is not None else float("inf"))
         seconds = "did not exit in 60 s" if row["seconds"] is None else f"{row['seconds']:.2f} s"
         print(
