@@ -24,9 +24,6 @@ class InFlightRequests:
         self._tasks: set[asyncio.Task[object]] = set()
         self._idle: asyncio.Future[None] | None = None
 
-    def __len__(self) -> int:
-        return len(self._tasks)
-
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         task = asyncio.current_task()
