@@ -66,8 +66,8 @@ class OrchestratorEngine:
         self.dispatcher = self.services.dispatcher
         self.ws_manager = WebSocketManager()
         self.services.command_sink = self.ws_manager.send
-        self.requests = InFlightRequests()
-        self.app = new_app(self.requests)
+        self._requests = InFlightRequests()
+        self.app = new_app(self._requests)
         self.app[ENGINE_KEY] = self
         self.app[SERVICES_KEY] = self.services
         self.app[WS_MANAGER_KEY] = self.ws_manager
@@ -204,5 +204,5 @@ class OrchestratorEngine:
     async def _on_shutdown(self, app: web.Application) -> None:
         """Runs once the listener is closed: let go of every kind of work (``shutdown.py``)."""
         self._budget = Budget(self.config.SHUTDOWN_TIMEOUT_SECONDS)
-        work = Work(self.services.polls, self.ws_manager, self.requests, self._executor, self._watcher)
+        work = Work(self.services.polls, self.ws_manager, self._requests, self._executor, self._watcher)
         await let_go(work, self._budget)
