@@ -3,6 +3,7 @@
 import asyncio
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -171,31 +172,115 @@ async def test_background_jobs_and_cancel_from_code(orchestrator: OrchestratorFa
         assert await engine.cancel_job("missing") is False
 
 
-async def test_stop_hands_back_a_step_that_does_not_finish_in_time() -> None:
-    from avtomatika.executor import JobExecutor
-
-    bp = Blueprint(name="stuck", api_version="v1", api_endpoint="/jobs/stuck")
-    started = asyncio.Event()
+def sleeping_blueprint(seconds: float, started: asyncio.Event, runs: list[str]) -> Blueprint:
+    """``start`` sleeps ``seconds`` (a step in flight that long), counting its runs, then ``done``."""
+    bp = Blueprint(name="sleepy", api_version="v1", api_endpoint="/jobs/sleepy")
 
     @bp.handler(is_start=True)
-    async def start(actions: ActionFactory) -> None:
+    async def start(job_id: str, actions: ActionFactory) -> None:
+        runs.append(job_id)
         started.set()
-        await asyncio.sleep(60)
+        await asyncio.sleep(seconds)
         actions.go_to("done")
 
     @bp.handler(is_end=True)
     async def done() -> None:
         return None
 
+    return bp
+
+
+async def test_drain_hands_back_a_step_that_does_not_finish_in_time() -> None:
+    from avtomatika.executor import Drained, JobExecutor
+
+    started, runs = asyncio.Event(), []
     engine = OrchestratorEngine(MemoryStorage(), make_config(EXECUTOR_LEASE_SECONDS=60))
-    engine.register_blueprint(bp)
+    engine.register_blueprint(sleeping_blueprint(60, started, runs))
     executor = JobExecutor(engine.services)
     loop_task = asyncio.create_task(executor.run())
-    job_id = await engine.create_background_job("stuck")
+    job_id = await engine.create_background_job("sleepy")
     await started.wait()
-    await executor.stop(timeout=0.1)
+    assert await executor.drain(0.1, 1.0) == Drained(finished=0, handed_back=1)
     await loop_task
-    lease = await engine.storage.claim_run("another-instance", 30, timeout=1)
+    # Ready at once for another instance, not after the 60 s lease.
+    lease = await engine.storage.claim_run("another-instance", 30, timeout=0)
+    assert lease is not None
+    assert lease.job_id == job_id
+
+
+async def test_drain_renews_the_leases_of_steps_it_waits_for() -> None:
+    from avtomatika.executor import Drained, JobExecutor
+
+    started, runs = asyncio.Event(), []
+    storage = MemoryStorage()
+    engine = OrchestratorEngine(storage, make_config(EXECUTOR_LEASE_SECONDS=0.3))
+    engine.register_blueprint(sleeping_blueprint(1.0, started, runs))
+    executor = JobExecutor(engine.services)
+    loop_task = asyncio.create_task(executor.run())
+    job_id = await engine.create_background_job("sleepy")
+    await started.wait()
+    drain = asyncio.create_task(executor.drain(5.0, 1.0))
+    # Three lease lengths pass while the step drains: nobody else may take it meanwhile.
+    assert await storage.claim_run("another-instance", 30, timeout=0.9) is None
+    assert await drain == Drained(finished=1, handed_back=0)
+    await loop_task
+    job = await storage.get_job(job_id)
+    assert job is not None
+    assert (job.current_state, runs) == ("done", [job_id])
+
+
+async def test_stop_answers_held_polls_and_closes_sockets_at_once(
+    orchestrator: OrchestratorFactory,
+) -> None:
+    from tests.fault.harness import HeldLoad
+
+    async with orchestrator(WORKER_POLL_TIMEOUT_SECONDS=60) as orch:
+        held = HeldLoad(orch.session, orch.url)
+        # Ids no worker registered, as a misconfigured or departed worker would poll with.
+        held.hold_polls(["never-registered", "odd.id-ü", "x" * 100])
+        await held.open_sockets(["socket-a", "socket-b"])
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while len(orch.engine.services.polls) < 3:
+            assert loop.time() < deadline, "the long-polls never reached the engine"
+            await asyncio.sleep(0.01)
+        started = loop.time()
+        await orch.engine.stop()
+        elapsed = loop.time() - started
+        polls, sockets = await held.outcomes(5)
+    assert (polls, sockets) == ([204, 204, 204], [1001, 1001])
+    assert elapsed < 1.5
+
+
+async def test_stop_cuts_off_steps_and_requests_at_the_shutdown_timeout(
+    http: aiohttp.ClientSession,
+) -> None:
+    started, runs = asyncio.Event(), []
+    storage = MemoryStorage()
+    stuck = asyncio.Event()
+
+    async def never_answers(request: web.Request) -> web.Response:
+        stuck.set()
+        await asyncio.sleep(60)
+        return web.Response()
+
+    engine = OrchestratorEngine(storage, make_config(SHUTDOWN_TIMEOUT_SECONDS=2.5))
+    engine.register_blueprint(sleeping_blueprint(60, started, runs))
+    engine.app.router.add_post("/never", never_answers)
+    await engine.start()
+    request = asyncio.create_task(http.post(f"http://127.0.0.1:{engine.port}/never"))
+    job_id = await engine.create_background_job("sleepy")
+    await started.wait()
+    await stuck.wait()
+    loop = asyncio.get_running_loop()
+    begun = loop.time()
+    await engine.stop()
+    elapsed = loop.time() - begun
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await request
+    # Both got until 2 s before the end of the budget (0.5 s), neither made stop() overrun it.
+    assert 0.4 <= elapsed < 2.5
+    lease = await storage.claim_run("another-instance", 30, timeout=0)
     assert lease is not None
     assert lease.job_id == job_id
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from avtomatika.dispatcher import Dispatcher
     from avtomatika.engine import OrchestratorEngine
     from avtomatika.executor import JobExecutor
+    from avtomatika.polls import HeldPolls
     from avtomatika.services import Services
     from avtomatika.watcher import Watcher
 
@@ -25,4 +26,4 @@ WS_MANAGER_KEY: web.AppKey[WebSocketManager] = web.AppKey("ws_manager")
 SERVICES_KEY: web.AppKey[Services] = web.AppKey("services")
 EXECUTOR_TASK_KEY: web.AppKey[asyncio.Task[None]] = web.AppKey("executor_task")
 WATCHER_TASK_KEY: web.AppKey[asyncio.Task[None]] = web.AppKey("watcher_task")
-POLLS_KEY: web.AppKey[set[asyncio.Task[Any]]] = web.AppKey("polls")
+POLLS_KEY: web.AppKey[HeldPolls] = web.AppKey("polls")

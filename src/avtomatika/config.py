@@ -49,6 +49,7 @@ _FIELDS: dict[str, tuple[type, Any]] = {
     "WATCHER_LIMIT": (int, 500),
     "EXECUTOR_MAX_CONCURRENT_JOBS": (int, 1000),
     "EXECUTOR_LEASE_SECONDS": (float, 30.0),
+    "SHUTDOWN_TIMEOUT_SECONDS": (float, 6.0),
     "MAX_TRANSITIONS_PER_JOB": (int, 100),
     "REPUTATION_PENALTY_CONTRACT_VIOLATION": (float, 0.2),
     "REPUTATION_PENALTY_TASK_FAILURE": (float, 0.05),
@@ -117,6 +118,7 @@ class Config:
     WATCHER_LIMIT: int
     EXECUTOR_MAX_CONCURRENT_JOBS: int
     EXECUTOR_LEASE_SECONDS: float
+    SHUTDOWN_TIMEOUT_SECONDS: float
     MAX_TRANSITIONS_PER_JOB: int
     REPUTATION_PENALTY_CONTRACT_VIOLATION: float
     REPUTATION_PENALTY_TASK_FAILURE: float
@@ -154,6 +156,9 @@ class Config:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.SHUTDOWN_TIMEOUT_SECONDS < 0:
+            budget = self.SHUTDOWN_TIMEOUT_SECONDS
+            raise ConfigError(f"SHUTDOWN_TIMEOUT_SECONDS must not be negative, got {budget!r}")
         if self.EXECUTOR_MAX_CONCURRENT_JOBS < 1:
             raise ConfigError("EXECUTOR_MAX_CONCURRENT_JOBS must be at least 1")
         retention = (

@@ -1,7 +1,8 @@
 """OrchestratorEngine: wiring and lifecycle only (run / start / stop).
 
 Everything the engine does to jobs lives in the services it wires together; this module
-decides what starts, in which order, and how it stops.
+decides what starts, in which order, and when it stops (how it lets go of its work on the way
+is ``shutdown.py``).
 """
 
 import asyncio
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from avtomatika import jobs
 from avtomatika.api.app import add_routes, new_app
+from avtomatika.api.inflight import InFlightRequests
 from avtomatika.api.websocket import WebSocketManager
 from avtomatika.app_keys import (
     DISPATCHER_KEY,
@@ -35,6 +37,7 @@ from avtomatika.errors import BlueprintError
 from avtomatika.executor import JobExecutor
 from avtomatika.observability.logging import setup_logging
 from avtomatika.services import JobFinishedCallback, Services
+from avtomatika.shutdown import LAST_STEP_SECONDS, Budget, Work, let_go
 from avtomatika.storage.base import StorageBackend
 from avtomatika.storage.factory import apply_retention
 from avtomatika.watcher import Watcher
@@ -64,18 +67,20 @@ class OrchestratorEngine:
         self.dispatcher = self.services.dispatcher
         self.ws_manager = WebSocketManager()
         self.services.command_sink = self.ws_manager.send
-        self.app = new_app()
+        self._requests = InFlightRequests()
+        self.app = new_app(self._requests)
         self.app[ENGINE_KEY] = self
         self.app[SERVICES_KEY] = self.services
         self.app[WS_MANAGER_KEY] = self.ws_manager
         self.app[DISPATCHER_KEY] = self.dispatcher
-        self.app[POLLS_KEY] = set()
+        self.app[POLLS_KEY] = self.services.polls
         self.app.cleanup_ctx.append(self._lifespan)
         self.app.on_shutdown.append(self._on_shutdown)
         self._is_setup = False
         self._runner: web.AppRunner | None = None
         self._executor: JobExecutor | None = None
         self._watcher: Watcher | None = None
+        self._budget: Budget | None = None
         self.port: int | None = None
 
     def register_blueprint(self, bp: Blueprint) -> None:
@@ -103,7 +108,8 @@ class OrchestratorEngine:
     async def start(self) -> None:
         """Start serving in the background; returns once the port is listening."""
         self.setup()
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5.0)
+        # The shutdown sequence ends every request itself, within its own budget.
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=LAST_STEP_SECONDS)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.API_HOST, self.config.API_PORT, backlog=2048)
         await site.start()
@@ -113,7 +119,8 @@ class OrchestratorEngine:
         logger.info("Orchestrator listening on %s:%s", self.config.API_HOST, self.port)
 
     async def stop(self) -> None:
-        """Stop taking work, let in-flight handlers finish, release resources."""
+        """Stop taking work, let what is in flight finish or hand it back, release resources;
+        returns within ``SHUTDOWN_TIMEOUT_SECONDS`` (the order is in ``shutdown.py``)."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -182,16 +189,22 @@ class OrchestratorEngine:
         app[EXECUTOR_TASK_KEY] = asyncio.create_task(self._executor.run(), name="executor")
         app[WATCHER_TASK_KEY] = asyncio.create_task(self._watcher.run(), name="watcher")
         yield
+        budget = self._budget or Budget(self.config.SHUTDOWN_TIMEOUT_SECONDS)
         self._watcher.stop()
-        await asyncio.gather(app[EXECUTOR_TASK_KEY], app[WATCHER_TASK_KEY], return_exceptions=True)
-        await self.webhook_sender.stop()
+        loops = [app[EXECUTOR_TASK_KEY], app[WATCHER_TASK_KEY]]
+        _, unfinished = await asyncio.wait(loops, timeout=budget.left())
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        await self.webhook_sender.stop(budget.left())
         await session.close()
+        try:
+            await asyncio.wait_for(self.storage.close(), budget.left())
+        except TimeoutError:
+            logger.warning("Storage did not close within the shutdown budget")
 
     async def _on_shutdown(self, app: web.Application) -> None:
-        """Runs once the listener is closed: wake long-polls, then drain the executor."""
-        polls: set[asyncio.Task[Any]] = app[POLLS_KEY]
-        for poll in list(polls):
-            poll.cancel()
-        await self.ws_manager.close_all()
-        if self._executor is not None:
-            await self._executor.stop()
+        """Runs once the listener is closed: let go of every kind of work (``shutdown.py``)."""
+        self._budget = Budget(self.config.SHUTDOWN_TIMEOUT_SECONDS)
+        work = Work(self.services.polls, self.ws_manager, self._requests, self._executor, self._watcher)
+        await let_go(work, self._budget)

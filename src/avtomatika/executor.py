@@ -2,11 +2,13 @@
 
 A step runs under a lease that is renewed while the handler works; if this process dies,
 the lease expires and another instance runs the step again (handlers are at-least-once),
-while the version compare-and-set keeps the job's transition exactly-once.
+while the version compare-and-set keeps the job's transition exactly-once. A stopping instance
+does not make others wait for that: steps it cannot finish in time are handed back (:meth:`drain`).
 """
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 from avtomatika.clock import now as clock_now
 from avtomatika.config import Config
@@ -26,6 +28,14 @@ OUTAGE_PAUSE = 1.0
 """Seconds the claim loop waits after the storage gave up retrying (an outage)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Drained:
+    """What :meth:`JobExecutor.drain` did with the steps in flight."""
+
+    finished: int
+    handed_back: int
+
+
 class JobExecutor:
     def __init__(self, services: Services) -> None:
         self._services = services
@@ -34,11 +44,17 @@ class JobExecutor:
         self._inflight: dict[asyncio.Task[None], RunLease] = {}
         self._stopping = asyncio.Event()
         self._claimer: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
-        """Claim steps until :meth:`stop`; storage errors back off exponentially."""
+        """Claim steps until :meth:`stop_claiming`; storage errors back off exponentially.
+
+        The lease keeper outlives this loop when the executor is stopped: :meth:`drain` ends it
+        once no step is left in flight."""
+        if self._stopping.is_set():
+            return
         storage, config = self._services.storage, self._config
-        keeper = asyncio.create_task(self._keep_leases(), name="lease-keeper")
+        self._keeper = asyncio.create_task(self._keep_leases(), name="lease-keeper")
         self._claimer = asyncio.create_task(self._claim_loop(storage, config), name="executor-claims")
         try:
             await self._claimer
@@ -46,7 +62,8 @@ class JobExecutor:
             if not self._stopping.is_set():
                 raise
         finally:
-            keeper.cancel()
+            if not self._stopping.is_set():
+                self._keeper.cancel()
 
     async def _claim_loop(self, storage: StorageBackend, config: Config) -> None:
         backoff = 0.0
@@ -93,22 +110,46 @@ class JobExecutor:
                 except Exception:
                     logger.exception("Could not renew the lease on job %s", lease.job_id)
 
-    async def stop(self, timeout: float = 10.0) -> None:
-        """Stop claiming; let in-flight steps finish, then cancel the rest and hand them back."""
+    def stop_claiming(self) -> None:
+        """Claim no more steps; those in flight go on, their leases renewed, until :meth:`drain`."""
         self._stopping.set()
         if self._claimer is not None:
             # Waiting for work is cancellation-safe: no entry is claimed for a cancelled waiter.
             self._claimer.cancel()
-        if not self._inflight:
-            return
-        _, pending = await asyncio.wait(list(self._inflight), timeout=timeout)
+
+    async def drain(self, seconds: float, hand_back_seconds: float) -> Drained:
+        """Stop claiming; let the steps in flight finish for up to ``seconds``, then cancel the
+        rest and give their entries back, ready now, so any instance runs them at once instead of
+        after their leases expire. ``hand_back_seconds`` bounds the cancelled steps' unwinding,
+        and each give-back: one that does not land (storage unreachable) costs nothing but that
+        wait, as the lease still expires."""
+        self.stop_claiming()
+        steps = list(self._inflight)
+        pending: set[asyncio.Task[None]] = set()
+        if steps:
+            _, pending = await asyncio.wait(steps, timeout=seconds)
         leases = [self._inflight[task] for task in pending if task in self._inflight]
         for task in pending:
             task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        # Hand unfinished steps back at once instead of making others wait for the lease to expire.
-        for lease in leases:
-            await self._services.storage.enqueue_run(lease.job_id, clock_now())
+        if pending:
+            # A handler that swallows its cancellation is left behind: its step is handed back
+            # anyway, and the version compare-and-set refuses whichever of its runs commits second.
+            await asyncio.wait(pending, timeout=hand_back_seconds)
+        if self._keeper is not None:
+            self._keeper.cancel()
+        storage = self._services.storage
+        handed_back = await asyncio.gather(
+            *(asyncio.wait_for(storage.unclaim_run(lease), hand_back_seconds) for lease in leases),
+            return_exceptions=True,
+        )
+        for lease, outcome in zip(leases, handed_back, strict=True):
+            if isinstance(outcome, BaseException):
+                logger.warning(
+                    "Could not hand back job %s (%r); it runs again when its lease expires",
+                    lease.job_id,
+                    outcome,
+                )
+        return Drained(finished=len(steps) - len(pending), handed_back=len(leases))
 
     async def _guarded_step(self, lease: RunLease) -> None:
         try:

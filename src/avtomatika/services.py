@@ -15,6 +15,7 @@ from avtomatika.blueprint import Blueprint
 from avtomatika.config import Config
 from avtomatika.dispatcher import Dispatcher
 from avtomatika.documents import document
+from avtomatika.polls import HeldPolls
 from avtomatika.protocol.constants import TERMINAL_STATUSES, WEBHOOK_EVENT_BY_STATUS
 from avtomatika.protocol.models import WorkerCommand
 from avtomatika.records import Job
@@ -58,6 +59,7 @@ class Services:
         self.webhooks = webhooks
         self.on_job_finished = on_job_finished
         self.command_sink: CommandSink | None = None
+        self.polls = HeldPolls()
         self.clients = ClientRegistry(config)
         self.worker_auth = WorkerAuthenticator(config)
 

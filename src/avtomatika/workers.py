@@ -114,13 +114,16 @@ async def _tasks_to_cancel(services: Services, worker_id: str, task_ids: list[st
 
 
 async def next_task(services: Services, worker_id: str, timeout: float) -> TaskRecord | None:
-    """Long-poll: the worker's own queue first, then a task stolen from a busier peer."""
+    """Long-poll: the worker's own queue first, then a task stolen from a busier peer, then a
+    wait that a stopping instance ends at once (only the wait: a steal is never interrupted)."""
+    if services.polls.closed:
+        return None
     storage = services.storage
     record = await storage.poll_task(worker_id, 0)
     if record is None and services.config.WORK_STEALING_ENABLED:
         record = await _steal(services, worker_id)
     if record is None:
-        record = await storage.poll_task(worker_id, timeout)
+        record = await services.polls.hold(storage.poll_task(worker_id, timeout))
     return record
 
 

@@ -10,11 +10,14 @@ below are defaults made short so that leases, deadlines and dead workers resolve
 ``state_history["merges"]``: a fan-in applied twice would show 2.
 ``fault_child``: child_start -> task ``finish_child`` -> child_done.
 ``fault_single``: start -> task ``slow`` (params and deadline from the job's initial data) -> done.
+``fault_slow_step``: a ``start`` handler that sleeps ``handler_seconds`` (an executor step in flight
+for that long) -> done; ``state_history["step_runs"]`` counts its committed runs.
 
 ``pipeline_problems`` and ``path_problems`` say what is wrong with a job document (as the API
 returns it) compared with a correct, exactly-once run of these blueprints.
 """
 
+import asyncio
 import functools
 import itertools
 import os
@@ -30,6 +33,8 @@ CHILD = "fault_child"
 SINGLE = "fault_single"
 PIPELINE_PATH = f"/api/v1/jobs/{PIPELINE}"
 SINGLE_PATH = f"/api/v1/jobs/{SINGLE}"
+SLOW_STEP = "fault_slow_step"
+SLOW_STEP_PATH = f"/api/v1/jobs/{SLOW_STEP}"
 FAN_OUT = 5
 PIPELINE_PATH_TAKEN = ["start", "fan_out", "merge", "child", "done"]
 CHILD_PATH_TAKEN = ["child_start", "child_done"]
@@ -135,8 +140,26 @@ def single_blueprint() -> Blueprint:
     return bp
 
 
+def slow_step_blueprint() -> Blueprint:
+    bp = Blueprint(SLOW_STEP, api_version="v1", api_endpoint=f"/jobs/{SLOW_STEP}")
+
+    @bp.handler(is_start=True)
+    async def start(
+        initial_data: dict[str, Any], state_history: dict[str, Any], actions: ActionFactory
+    ) -> None:
+        await asyncio.sleep(initial_data.get("handler_seconds", 0))
+        state_history["step_runs"] = state_history.get("step_runs", 0) + 1
+        actions.go_to("done")
+
+    @bp.handler(is_end=True)
+    async def done() -> None:
+        return None
+
+    return bp
+
+
 def blueprints() -> list[Blueprint]:
-    return [pipeline_blueprint(), child_blueprint(), single_blueprint()]
+    return [pipeline_blueprint(), child_blueprint(), single_blueprint(), slow_step_blueprint()]
 
 
 def build_engine(environ: Mapping[str, str]) -> OrchestratorEngine:

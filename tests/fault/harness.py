@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import quote
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -85,6 +86,11 @@ class ManagedProcess:
         if self.running:
             assert self._proc is not None
             self._proc.send_signal(signum)
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once the process has exited (negative: killed by that signal)."""
+        return None if self._proc is None else self._proc.poll()
 
     async def wait_exit(self, timeout: float) -> bool:
         """Wait (without blocking the loop) until the process has exited; False on timeout."""
@@ -431,3 +437,63 @@ class JobClient:
                 sample = [await self.get(job_id) for job_id in pending[:3]]
                 raise AssertionError(f"{len(pending)} job(s) not terminal after {timeout}s, e.g. {sample}")
             await asyncio.sleep(0.25)
+
+
+class HeldLoad:
+    """What a busy instance holds open when it is told to stop: long-polls that wait for tasks
+    (for worker ids no instance knows, as a misconfigured or departed worker would send) and
+    workers' WebSocket command channels. Records how each one ended."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
+        self.session = session
+        self.url = url
+        self.headers = {"X-Worker-Token": WORKER_TOKEN}
+        self.polls: list[asyncio.Task[int | str]] = []
+        self.sockets: list[asyncio.Task[int | str]] = []
+        self._connected: list[asyncio.Event] = []
+
+    def hold_polls(self, worker_ids: Iterable[str]) -> None:
+        """Start one long-poll per id; each task ends with the HTTP status or the error's name."""
+        self.polls += [asyncio.create_task(self._poll(worker_id)) for worker_id in worker_ids]
+
+    async def open_sockets(self, worker_ids: Iterable[str], timeout: float = 10.0) -> None:
+        """Connect one command channel per id; each task ends with the close code or an error."""
+        for worker_id in worker_ids:
+            connected = asyncio.Event()
+            self._connected.append(connected)
+            self.sockets.append(asyncio.create_task(self._socket(worker_id, connected)))
+        async with asyncio.timeout(timeout):
+            await asyncio.gather(*(event.wait() for event in self._connected))
+
+    async def outcomes(self, timeout: float) -> tuple[list[int | str], list[int | str]]:
+        """How every poll and socket ended (a poll or socket still open after ``timeout``: "open")."""
+        tasks = [*self.polls, *self.sockets]
+        await asyncio.wait(tasks, timeout=timeout)
+        ended = [task.result() if task.done() else "open" for task in tasks]
+        for task in tasks:
+            task.cancel()
+        return ended[: len(self.polls)], ended[len(self.polls) :]
+
+    async def _poll(self, worker_id: str) -> int | str:
+        path = f"{self.url}/_worker/workers/{quote(worker_id, safe='')}/tasks/next"
+        try:
+            async with self.session.get(
+                path, headers=self.headers, timeout=aiohttp.ClientTimeout(total=120)
+            ) as resp:
+                await resp.read()
+                return resp.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return type(exc).__name__
+
+    async def _socket(self, worker_id: str, connected: asyncio.Event) -> int | str:
+        try:
+            async with self.session.ws_connect(
+                f"{self.url}/_worker/ws/{quote(worker_id, safe='')}", headers=self.headers
+            ) as ws:
+                connected.set()
+                async for _ in ws:
+                    pass
+                return ws.close_code if ws.close_code is not None else "no close code"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            connected.set()
+            return type(exc).__name__

@@ -569,6 +569,39 @@ async def test_release_run_with_stale_token_does_nothing(storage: StorageBackend
     assert await claim_now(storage) is None
 
 
+async def test_unclaim_run_makes_a_held_entry_claimable_now(storage: StorageBackend) -> None:
+    await storage.enqueue_run("j1", clock.now())
+    lease = await storage.claim_run("stopping", 30, 0)
+    assert lease is not None
+    waiter = asyncio.create_task(storage.claim_run("exec-b", 30, 2))
+    await asyncio.sleep(0.05)
+    start = time.monotonic()
+    await storage.unclaim_run(lease)
+    again = await waiter
+    assert again is not None
+    assert again.job_id == "j1"
+    assert elapsed_since(start) < 0.5
+    assert not await storage.renew_run(lease, 30)
+    assert await storage.renew_run(again, 30)
+
+
+async def test_unclaim_run_leaves_a_released_or_retaken_entry_alone(storage: StorageBackend) -> None:
+    await storage.enqueue_run("j1", clock.now())
+    released = await claim_now(storage)
+    assert released is not None
+    await storage.release_run(released)
+    await storage.unclaim_run(released)
+    assert await claim_now(storage) is None
+    await storage.enqueue_run("j2", clock.now())
+    lost = await storage.claim_run("exec-a", 0.1, 0)
+    assert lost is not None
+    current = await storage.claim_run("exec-b", 30, 2)
+    assert current is not None
+    await storage.unclaim_run(lost)
+    assert await claim_now(storage) is None
+    assert await storage.renew_run(current, 30)
+
+
 async def test_renew_run_extends_only_a_held_lease(storage: StorageBackend) -> None:
     await storage.enqueue_run("j1", clock.now())
     lease = await storage.claim_run("exec-a", 0.2, 0)

@@ -1,5 +1,6 @@
+import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -14,8 +15,10 @@ from avtomatika.protocol.models import (
     WorkerEventPayload,
     WorkerRegistration,
 )
+from avtomatika.worker import backoff
 from avtomatika.worker.errors import OrchestratorError, WorkerUnknownError
 from avtomatika.worker.transport import EVENT_SIGNATURE_EXCLUDE, Transport, seal
+from tests.conftest import free_port
 
 from .fake_orchestrator import TOKEN, FakeOrchestrator
 
@@ -158,3 +161,63 @@ async def test_results_are_retried_on_network_errors(
         " 1/3",
         " 2/3",
     ]
+
+
+Sleeps = Callable[[Callable[[int], Awaitable[None]]], list[float]]
+
+
+@pytest.fixture
+def retry_sleeps(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
+    """Record the backoff's sleeps instead of sleeping (``asyncio.sleep`` is one module-wide
+    function: zero-second yields of aiohttp still run), calling ``after(n)`` after the n-th."""
+    real_sleep = asyncio.sleep
+
+    def install(after: Callable[[int], Awaitable[None]]) -> list[float]:
+        slept: list[float] = []
+
+        async def record(seconds: float) -> None:
+            if seconds <= 0:
+                return await real_sleep(seconds)
+            slept.append(seconds)
+            await after(len(slept))
+
+        monkeypatch.setattr(backoff.asyncio, "sleep", record)
+        return slept
+
+    return install
+
+
+async def nothing(retry: int) -> None:
+    return None
+
+
+async def test_a_result_outlasts_an_orchestrator_restart(
+    session: aiohttp.ClientSession, retry_sleeps: Sleeps
+) -> None:
+    """Posted while the instance is stopped (connection refused), delivered once it is back."""
+    port = free_port()
+    back = FakeOrchestrator()
+
+    async def restart_on_the_third_retry(retry: int) -> None:
+        if retry == 3:
+            await back.start(port)
+
+    delays = retry_sleeps(restart_on_the_third_retry)
+    transport = Transport(session, f"http://127.0.0.1:{port}", TOKEN, "w-1", poll_timeout=1.0)
+    try:
+        reply = await transport.send_result(RESULT)
+    finally:
+        await back.stop()
+    assert reply.status == "accepted"
+    assert [r["task_id"] for r in back.results] == ["task-1"]
+    assert delays == [pytest.approx(d, rel=0.11) for d in (1, 2, 4)]
+
+
+async def test_a_result_is_retried_after_1_2_4_and_8_s_then_given_up(
+    session: aiohttp.ClientSession, retry_sleeps: Sleeps
+) -> None:
+    delays = retry_sleeps(nothing)
+    transport = Transport(session, f"http://127.0.0.1:{free_port()}", TOKEN, "w-1", poll_timeout=1.0)
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await transport.send_result(RESULT)
+    assert delays == [pytest.approx(d, rel=0.11) for d in (1, 2, 4, 8)]

@@ -4,6 +4,7 @@ from aiohttp import web
 
 from avtomatika.api import client, public, websocket, worker
 from avtomatika.api.errors import error_middleware
+from avtomatika.api.inflight import InFlightRequests
 from avtomatika.blueprint import Blueprint
 from avtomatika.protocol.constants import PROTOCOL_VERSION, VERSION_HEADER
 
@@ -12,8 +13,10 @@ async def _version_header(request: web.Request, response: web.StreamResponse) ->
     response.headers[VERSION_HEADER] = PROTOCOL_VERSION
 
 
-def new_app() -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=64 * 1024 * 1024)
+def new_app(requests: InFlightRequests) -> web.Application:
+    app = web.Application(
+        middlewares=[requests.middleware, error_middleware], client_max_size=64 * 1024 * 1024
+    )
     app.on_response_prepare.append(_version_header)
     return app
 

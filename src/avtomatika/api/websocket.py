@@ -19,12 +19,22 @@ from avtomatika.protocol.models import WorkerCommand, WorkerEventPayload
 
 logger = logging.getLogger(__name__)
 
+CLOSE_HANDSHAKE_SECONDS = 1.0
+"""How long closing a socket waits for the worker's reply to the close frame before it drops the
+connection: a stopping instance does not wait on a worker that no longer reads."""
+GOING_AWAY = 1001
+"""The close code of a stopping instance (RFC 6455 §7.4.1): the worker reconnects elsewhere."""
+
 
 class WebSocketManager:
     def __init__(self) -> None:
         self._sockets: dict[str, web.WebSocketResponse] = {}
+        self._closed = False
 
     async def attach(self, worker_id: str, ws: web.WebSocketResponse) -> None:
+        if self._closed:
+            await ws.close(code=GOING_AWAY, message=b"Server shutdown")
+            return
         previous = self._sockets.get(worker_id)
         self._sockets[worker_id] = ws
         if previous is not None and not previous.closed:
@@ -45,18 +55,27 @@ class WebSocketManager:
             return False
         return True
 
-    async def close_all(self) -> None:
+    async def close_all(self, timeout: float) -> int:
+        """Close every socket with 1001, and any opened afterwards; returns how many were open.
+        A close still stuck after ``timeout`` (a worker that reads nothing, its buffer full) is
+        cancelled, which drops the connection."""
+        self._closed = True
         sockets = list(self._sockets.values())
         self._sockets.clear()
-        await asyncio.gather(
-            *(ws.close(code=1001, message=b"Server shutdown") for ws in sockets), return_exceptions=True
-        )
+        closing = [
+            asyncio.ensure_future(ws.close(code=GOING_AWAY, message=b"Server shutdown")) for ws in sockets
+        ]
+        if closing:
+            _, stuck = await asyncio.wait(closing, timeout=timeout)
+            for task in stuck:
+                task.cancel()
+        return len(sockets)
 
 
 async def command_channel(request: web.Request) -> web.WebSocketResponse:
     identity = identify(request, request.match_info["worker_id"])
     manager = request.app[WS_MANAGER_KEY]
-    ws = web.WebSocketResponse(heartbeat=30.0)
+    ws = web.WebSocketResponse(heartbeat=30.0, timeout=CLOSE_HANDSHAKE_SECONDS)
     await ws.prepare(request)
     await manager.attach(identity.worker_id, ws)
     try:

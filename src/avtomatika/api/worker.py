@@ -9,7 +9,7 @@ from aiohttp import web
 from avtomatika import results, workers
 from avtomatika.api.body import convert, json_response, read_object
 from avtomatika.api.errors import bad_request, forbidden, not_found, unauthorized
-from avtomatika.app_keys import POLLS_KEY, SERVICES_KEY
+from avtomatika.app_keys import SERVICES_KEY
 from avtomatika.codec import encode
 from avtomatika.errors import StorageUnavailable
 from avtomatika.protocol.constants import (
@@ -82,16 +82,8 @@ async def register(request: web.Request) -> web.Response:
 async def next_task(request: web.Request) -> web.StreamResponse:
     services = _services(request)
     identity = identify(request, request.match_info["worker_id"])
-    polls = request.app[POLLS_KEY]
-    me = asyncio.current_task()
-    assert me is not None
-    polls.add(me)
-    try:
-        record = await workers.next_task(
-            services, identity.worker_id, services.config.WORKER_POLL_TIMEOUT_SECONDS
-        )
-    finally:
-        polls.discard(me)
+    timeout = services.config.WORKER_POLL_TIMEOUT_SECONDS
+    record = await workers.next_task(services, identity.worker_id, timeout)
     if record is None:
         return web.Response(status=204)
     transport = request.transport

@@ -57,6 +57,11 @@ class RunQueue:
         """Remove the job's entry, queued or leased (the job is gone)."""
         self._entries.pop(job_id, None)
 
+    def unclaim(self, job_id: str, token: str) -> None:
+        entry = self._entries.get(job_id)
+        if entry is not None and entry.token == token:
+            self.put(job_id, clock.now())
+
     def renew(self, job_id: str, token: str, lease_seconds: float) -> bool:
         entry = self._entries.get(job_id)
         if entry is None or entry.token != token:

@@ -160,6 +160,12 @@ class StorageBackend(ABC):
     async def release_run(self, lease: RunLease) -> None:
         """Remove the entry if it is still held by ``lease.token``."""
 
+    @abstractmethod
+    async def unclaim_run(self, lease: RunLease) -> None:
+        """If ``lease.token`` still holds the entry, make it claimable now, unleased: its step was
+        stopped before it changed anything (a stopping instance). Otherwise change nothing: the
+        step committed, or the lease was lost to another claimant."""
+
     # --- worker task queues ----------------------------------------------------------
 
     @abstractmethod

@@ -178,6 +178,9 @@ class MemoryStorage(StorageBackend):
     async def release_run(self, lease: RunLease) -> None:
         self._runs.release(lease.job_id, lease.token)
 
+    async def unclaim_run(self, lease: RunLease) -> None:
+        self._runs.unclaim(lease.job_id, lease.token)
+
     # --- worker task queues ----------------------------------------------------------
 
     async def poll_task(self, worker_id: str, timeout: float) -> TaskRecord | None:

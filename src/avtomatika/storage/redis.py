@@ -225,6 +225,9 @@ class RedisStorage(StorageBackend):
     async def release_run(self, lease: RunLease) -> None:
         await self._scripts(Lua.RELEASE_RUN, lease.job_id, lease.token)
 
+    async def unclaim_run(self, lease: RunLease) -> None:
+        await self._scripts(Lua.UNCLAIM_RUN, lease.job_id, lease.token, clock.now())
+
     async def _take_run(self, lease_seconds: float) -> Attempt[_Claim]:
         now, token = clock.now(), secrets.token_hex(8)
         async with self._take_slots:

@@ -38,6 +38,11 @@ TRANSPORT_ERRORS: Final = (*NETWORK_ERRORS, OrchestratorError)
 POLL_GRACE_SECONDS: Final = 5.0
 # Every other call is a quick acknowledgement; waiting longer only delays the retry.
 REQUEST_TIMEOUT_SECONDS: Final = 10.0
+# A result is tried this often, the first retry after this delay, doubling: 1, 2, 4 and 8 s, as the
+# published SDK does (protocol.md §9). The 15 s outlast an instance that stops (its listener
+# closes first) and comes back, or a load balancer moving the address to another instance.
+RESULT_ATTEMPTS: Final = 5
+RESULT_RETRY_DELAY_SECONDS: Final = 1.0
 # Events are excluded from the signature's canonical form with their bubbling chain (§2.3).
 EVENT_SIGNATURE_EXCLUDE: Final = ("security", "bubbling_chain")
 
@@ -56,8 +61,8 @@ class Transport:
         worker_id: str,
         *,
         poll_timeout: float,
-        result_attempts: int = 5,
-        result_retry_delay: float = 0.5,
+        result_attempts: int = RESULT_ATTEMPTS,
+        result_retry_delay: float = RESULT_RETRY_DELAY_SECONDS,
     ) -> None:
         self._session = session
         self._base_url = base_url.rstrip("/")
