@@ -7,8 +7,8 @@ from aiohttp import web
 
 from avtomatika import Blueprint, OrchestratorEngine
 from avtomatika.config import Config
+from avtomatika.core.records import Job
 from avtomatika.protocol.constants import TERMINAL_STATUSES
-from avtomatika.records import Job
 from avtomatika.storage import Effects, MemoryStorage, StorageBackend
 
 bp = Blueprint(name="echo", api_version="v1", api_endpoint="/jobs/echo")
@@ -41,7 +41,7 @@ def counting(base: type[StorageBackend]) -> type[StorageBackend]:
 
 def make_storage() -> StorageBackend:
     if os.environ.get("BENCH_STORAGE") == "redis":
-        from avtomatika.storage.redis import RedisStorage
+        from avtomatika.storage.redis.backend import RedisStorage
 
         url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         return counting(RedisStorage)(url=url, prefix=f"bench-{os.getpid()}")  # type: ignore[call-arg]

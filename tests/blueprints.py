@@ -3,7 +3,7 @@
 from typing import Any
 
 from avtomatika import Blueprint
-from avtomatika.context import ActionFactory
+from avtomatika.blueprints.actions import ActionFactory
 
 
 def echo_blueprint(name: str = "echo", task_type: str = "echo", **dispatch: Any) -> Blueprint:

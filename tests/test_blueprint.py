@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 
-from avtomatika.blueprint import Blueprint, HandlerEntry
-from avtomatika.context import ActionFactory, GoTo
-from avtomatika.data_types import ClientConfig, JobContext
-from avtomatika.datastore import AsyncDictStore
+from avtomatika.blueprints.actions import ActionFactory, GoTo
+from avtomatika.blueprints.blueprint import Blueprint, HandlerEntry
+from avtomatika.blueprints.datastore import AsyncDictStore
+from avtomatika.blueprints.job_context import ClientConfig, JobContext
 from avtomatika.errors import BlueprintError, ConditionError
 
 

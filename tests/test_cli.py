@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from avtomatika.cli import main
+from avtomatika.cli.main import main
 from avtomatika.config import Config
 from avtomatika.errors import ConfigError
 from avtomatika.storage import MemoryStorage

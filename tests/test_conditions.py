@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from avtomatika.conditions import Condition
-from avtomatika.context import ActionFactory
-from avtomatika.data_types import ClientConfig, JobContext
+from avtomatika.blueprints.actions import ActionFactory
+from avtomatika.blueprints.conditions import Condition
+from avtomatika.blueprints.job_context import ClientConfig, JobContext
 from avtomatika.errors import BlueprintError, ConditionError
 
 

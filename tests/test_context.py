@@ -6,7 +6,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from avtomatika.context import (
+from avtomatika.blueprints.actions import (
     Action,
     ActionFactory,
     AwaitHuman,
@@ -15,8 +15,8 @@ from avtomatika.context import (
     GoTo,
     RunBlueprint,
 )
+from avtomatika.core.records import TaskSpec
 from avtomatika.errors import ActionError
-from avtomatika.records import TaskSpec
 
 CALLS: dict[str, Callable[[ActionFactory], None]] = {
     "go_to": lambda a: a.go_to("next"),

@@ -8,7 +8,7 @@ import pytest
 from aiohttp import web
 
 from avtomatika import Blueprint, OrchestratorEngine
-from avtomatika.context import ActionFactory
+from avtomatika.blueprints.actions import ActionFactory
 from avtomatika.errors import BlueprintError, ConfigError
 from avtomatika.storage import MemoryStorage
 from tests.blueprints import echo_blueprint
@@ -191,7 +191,7 @@ def sleeping_blueprint(seconds: float, started: asyncio.Event, runs: list[str]) 
 
 
 async def test_drain_hands_back_a_step_that_does_not_finish_in_time() -> None:
-    from avtomatika.executor import Drained, JobExecutor
+    from avtomatika.engine.executor import Drained, JobExecutor
 
     started, runs = asyncio.Event(), []
     engine = OrchestratorEngine(MemoryStorage(), make_config(EXECUTOR_LEASE_SECONDS=60))
@@ -209,7 +209,7 @@ async def test_drain_hands_back_a_step_that_does_not_finish_in_time() -> None:
 
 
 async def test_drain_renews_the_leases_of_steps_it_waits_for() -> None:
-    from avtomatika.executor import Drained, JobExecutor
+    from avtomatika.engine.executor import Drained, JobExecutor
 
     started, runs = asyncio.Event(), []
     storage = MemoryStorage()

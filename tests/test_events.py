@@ -3,7 +3,7 @@
 from typing import Any
 
 from avtomatika import Blueprint
-from avtomatika.context import ActionFactory
+from avtomatika.blueprints.actions import ActionFactory
 from tests.conftest import OrchestratorFactory
 from tests.wire import WireWorker
 

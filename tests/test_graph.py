@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from avtomatika import graph
-from avtomatika.blueprint import Blueprint
-from avtomatika.context import ActionFactory
-from avtomatika.data_types import JobContext
-from avtomatika.graph import Edge, scan_handler
+from avtomatika.blueprints import graph
+from avtomatika.blueprints.actions import ActionFactory
+from avtomatika.blueprints.blueprint import Blueprint
+from avtomatika.blueprints.graph import Edge, scan_handler
+from avtomatika.blueprints.job_context import JobContext
 
 needs_graphviz = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
 

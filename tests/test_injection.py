@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 
-from avtomatika.context import ActionFactory
-from avtomatika.data_types import ClientConfig, JobContext
+from avtomatika.blueprints.actions import ActionFactory
+from avtomatika.blueprints.injection import InjectionPlan, MissingHandlerArgument
+from avtomatika.blueprints.job_context import ClientConfig, JobContext
 from avtomatika.errors import AvtomatikaError, BlueprintError
-from avtomatika.injection import InjectionPlan, MissingHandlerArgument
 
 
 def job_context(initial_data: Any = None, state_history: Any = None, **fields: Any) -> JobContext:

@@ -3,7 +3,7 @@
 from typing import Any
 
 from avtomatika import Blueprint
-from avtomatika.context import ActionFactory
+from avtomatika.blueprints.actions import ActionFactory
 from tests.blueprints import echo_blueprint
 from tests.conftest import OrchestratorFactory
 from tests.wire import WireWorker
@@ -134,7 +134,7 @@ async def test_child_blueprint_outcome_resumes_the_parent(
 
 async def test_clients_see_only_their_own_jobs(orchestrator: OrchestratorFactory) -> None:
     async with orchestrator(approval_blueprint()) as orch:
-        from avtomatika.security import Client
+        from avtomatika.access.identity import Client
 
         orch.engine.services.clients.add("other-token", Client(id="other", plan="free", params={}))
         job_id = await orch.create_job("/api/v1/jobs/review")

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from avtomatika.polls import HeldPolls
+from avtomatika.engine.polls import HeldPolls
 
 
 async def wait_forever() -> str:

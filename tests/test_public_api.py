@@ -44,3 +44,34 @@ def test_config_errors_name_the_variable() -> None:
     config = Config(environ={"WORKER_SIGNATURE_POLICY": "sometimes"})
     with pytest.raises(ConfigError, match="WORKER_SIGNATURE_POLICY"):
         config.validate()
+
+
+def test_published_import_paths_resolve() -> None:
+    """api.md §1: the published module paths keep their names (thin re-exports)."""
+    from avtomatika.blueprint_loader import load_blueprints_from_dir
+    from avtomatika.data_types import ClientConfig, JobContext, WorkerInfo
+    from avtomatika.datastore import AsyncDictStore
+    from avtomatika.storage.base import StorageBackend as Base
+    from avtomatika.storage.memory import MemoryStorage as Memory
+    from avtomatika.storage.redis import RedisStorage
+
+    assert callable(load_blueprints_from_dir)
+    assert (ClientConfig, JobContext, WorkerInfo, AsyncDictStore) != ()
+    assert Base is StorageBackend and Memory is MemoryStorage
+    assert avtomatika.RedisStorage is RedisStorage
+    assert avtomatika.JobContext is JobContext
+
+
+def test_importing_the_worker_loads_no_server_engine_or_storage() -> None:
+    """A worker process must not pay for (or depend on) the orchestrator's code."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, avtomatika.worker\n"
+        "loaded = [m for m in sys.modules if m.startswith(('avtomatika.server', 'avtomatika.engine',"
+        " 'avtomatika.storage', 'avtomatika.blueprints', 'aiohttp.web'))]\n"
+        "print(','.join(sorted(loaded)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -1,5 +1,5 @@
 """``python -m avtomatika`` is the ``avtomatika`` command."""
 
-from avtomatika.cli import main
+from avtomatika.cli.main import main
 
 main()

@@ -1,39 +1,5 @@
-"""Registers every Blueprint defined at module level in the ``*.py`` files of a directory."""
+"""The published import path of the directory loader: ``load_blueprints_from_dir(engine, dir)``."""
 
-import importlib.util
-import logging
-from pathlib import Path
-from typing import TYPE_CHECKING
+from avtomatika.blueprints.loader import load_blueprints_from_dir
 
-from avtomatika.blueprint import Blueprint
-from avtomatika.errors import ConfigError
-
-if TYPE_CHECKING:
-    from avtomatika.engine import OrchestratorEngine
-
-logger = logging.getLogger(__name__)
-
-
-def load_blueprints_from_dir(engine: "OrchestratorEngine", directory: str) -> list[str]:
-    """Import each module and register its blueprints; a broken file names itself in the error."""
-    root = Path(directory)
-    if not root.is_dir():
-        raise ConfigError(f"BLUEPRINTS_DIR={directory!r} is not a directory")
-    loaded: list[str] = []
-    for path in sorted(root.glob("*.py")):
-        if path.name == "__init__.py":
-            continue
-        spec = importlib.util.spec_from_file_location(f"avtomatika_blueprints.{path.stem}", path)
-        if spec is None or spec.loader is None:
-            raise ConfigError(f"Cannot import blueprint file {path}")
-        module = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
-            raise ConfigError(f"Blueprint file {path} failed to import: {exc}") from exc
-        for value in vars(module).values():
-            if isinstance(value, Blueprint) and value.name not in engine.blueprints:
-                engine.register_blueprint(value)
-                loaded.append(value.name)
-    logger.info("Loaded blueprints %s from %s", loaded, directory)
-    return loaded
+__all__ = ["load_blueprints_from_dir"]

@@ -4,7 +4,7 @@ import asyncio
 import time
 from typing import Any
 
-from avtomatika.storage.redis import RedisStorage
+from avtomatika.storage.redis.backend import RedisStorage
 from tests.blueprints import echo_blueprint
 from tests.conftest import OrchestratorFactory
 from tests.storage.conftest import started_redis, wait_for_server

@@ -7,8 +7,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from avtomatika.security import Client
-from avtomatika.storage.redis import RedisStorage
+from avtomatika.access.identity import Client
+from avtomatika.storage.redis.backend import RedisStorage
 from tests.blueprints import echo_blueprint
 from tests.conftest import Orchestrator, OrchestratorFactory
 from tests.storage.conftest import started_redis, wait_for_server

@@ -4,7 +4,7 @@ import asyncio
 
 import aiohttp
 
-from avtomatika.api.websocket import CLOSE_HANDSHAKE_SECONDS
+from avtomatika.server.websocket import CLOSE_HANDSHAKE_SECONDS
 from tests.conftest import WORKER_TOKEN, OrchestratorFactory
 
 HEADERS = {"X-Worker-Token": WORKER_TOKEN}

@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from avtomatika import Blueprint, OrchestratorEngine
+from avtomatika.blueprints.actions import ActionFactory
 from avtomatika.config import Config
-from avtomatika.context import ActionFactory
 
 PIPELINE = "fault_pipeline"
 CHILD = "fault_child"
@@ -164,7 +164,7 @@ def blueprints() -> list[Blueprint]:
 
 def build_engine(environ: Mapping[str, str]) -> OrchestratorEngine:
     """An engine on Redis ``REDIS_URL`` under key prefix ``FAULT_PREFIX``, with every blueprint."""
-    from avtomatika.storage.redis import RedisStorage
+    from avtomatika.storage.redis.backend import RedisStorage
 
     env = {**TIMING_DEFAULTS, **environ}
     config = Config(environ=env)

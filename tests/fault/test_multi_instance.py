@@ -18,8 +18,8 @@ from typing import Any
 import aiohttp
 
 from avtomatika import OrchestratorEngine
-from avtomatika.app_keys import POLLS_KEY
-from avtomatika.records import Job
+from avtomatika.core.records import Job
+from avtomatika.server.app_keys import POLLS_KEY
 from avtomatika.storage import Effects, StorageBackend
 from tests.conftest import WORKER_TOKEN, Orchestrator, make_config
 from tests.fault.app import PIPELINE_PATH, SINGLE_PATH, blueprints, pipeline_problems

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from avtomatika import workers
+from avtomatika.engine import fleet
+from avtomatika.engine.services import Services
 from avtomatika.protocol.models import Heartbeat, HeartbeatResponse
-from avtomatika.services import Services
 from tests.blueprints import echo_blueprint
 from tests.conftest import OrchestratorFactory
 from tests.integration.sdk import sdk_worker
@@ -23,7 +23,7 @@ async def test_sdk_slots_never_leak(
     the SDK's own heartbeats show its in-flight count filling all slots and draining to zero."""
     in_flight: list[int] = []
     cancels: list[str] = []
-    real = workers.heartbeat
+    real = fleet.heartbeat
 
     async def recording(services: Services, worker_id: str, hb: Heartbeat | None) -> HeartbeatResponse:
         response = await real(services, worker_id, hb)
@@ -32,7 +32,7 @@ async def test_sdk_slots_never_leak(
         cancels.extend(response.cancel_task_ids or [])
         return response
 
-    monkeypatch.setattr(workers, "heartbeat", recording)
+    monkeypatch.setattr(fleet, "heartbeat", recording)
     async with (
         orchestrator(echo_blueprint("nap", task_type="sleep"), WORKER_POLL_TIMEOUT_SECONDS=2) as orch,
         sdk_worker(orch.url, "sdk-slots", concurrency=CONCURRENCY, HEARTBEAT_INTERVAL="0.2"),

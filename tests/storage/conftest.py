@@ -24,7 +24,7 @@ from avtomatika.storage import MemoryStorage, StorageBackend
 from tests.conftest import free_port
 
 if TYPE_CHECKING:
-    from avtomatika.storage.redis import RedisStorage
+    from avtomatika.storage.redis.backend import RedisStorage
 
 BackendFactory = Callable[[], AsyncIterator[StorageBackend]]
 OpenBackend = Callable[[], AbstractAsyncContextManager[StorageBackend]]
@@ -66,7 +66,7 @@ async def redis_storages(count: int = 1, url: str = REDIS_URL) -> AsyncIterator[
     of one deployment); their keys are deleted afterwards."""
     from redis.exceptions import RedisError
 
-    from avtomatika.storage.redis import RedisStorage
+    from avtomatika.storage.redis.backend import RedisStorage
 
     prefix = f"avtomatika-test-{uuid.uuid4().hex[:16]}"
     storages = [RedisStorage.from_url(url, prefix=prefix) for _ in range(count)]

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from avtomatika import clock
+from avtomatika.core import clock
+from avtomatika.core.records import HeartbeatUpdate, Job, TaskRecord, TaskState, WorkerRecord
 from avtomatika.protocol.constants import JobStatus
 from avtomatika.protocol.models import ResourcesUsage, SkillInfo, TaskPayload
-from avtomatika.records import HeartbeatUpdate, Job, TaskRecord, TaskState, WorkerRecord
 from avtomatika.storage import Effects, RunLease, StorageBackend
 from avtomatika.storage.base import IdempotencyClaim, KeyHolder, task_deadline_key, worker_deadline_key
 

@@ -1,7 +1,7 @@
 """Memory-only: the bounds on what memory storage keeps, on a clock the test moves.
 
 The conformance suite proves the retention rules on real time with small values; here the
-clock is ``avtomatika.clock.now`` replaced by a hand-moved one, so hours pass instantly, and
+clock is ``avtomatika.core.clock.now`` replaced by a hand-moved one, so hours pass instantly, and
 the internal structures are checked to hold nothing for forgotten jobs and workers.
 """
 
@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from avtomatika import clock
+from avtomatika.core import clock
+from avtomatika.core.records import HeartbeatUpdate, Job, TaskState
 from avtomatika.protocol.constants import JobStatus
-from avtomatika.records import HeartbeatUpdate, Job, TaskState
 from avtomatika.storage import Effects, MemoryStorage
 from avtomatika.storage.base import worker_deadline_key
 from tests.storage.test_conformance import make_job, make_task, make_worker

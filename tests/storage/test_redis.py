@@ -22,20 +22,20 @@ import uvloop
 from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from avtomatika import clock
+from avtomatika.core import clock
+from avtomatika.core.records import HeartbeatUpdate, Job, TaskState
 from avtomatika.protocol.constants import JobStatus
 from avtomatika.protocol.models import Resources, ResourcesUsage, SkillInfo, WorkerCapabilities
-from avtomatika.records import HeartbeatUpdate, Job, TaskState
 from avtomatika.storage import Effects
-from avtomatika.storage._redis_connection import (
+from avtomatika.storage.redis.backend import RedisStorage
+from avtomatika.storage.redis.connection import (
     ClientCommands,
     Commands,
     Multiplexed,
     RespProtocol,
     connection_options,
 )
-from avtomatika.storage._redis_keys import Keys
-from avtomatika.storage.redis import RedisStorage
+from avtomatika.storage.redis.keys import Keys
 from tests.storage.conftest import (
     REDIS_URL,
     delete_redis_keys,

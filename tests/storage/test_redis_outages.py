@@ -13,14 +13,15 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from avtomatika.errors import StorageUnavailable
-from avtomatika.storage import Effects, _redis_connection
-from avtomatika.storage._redis_connection import connect, connection_options
+from avtomatika.storage import Effects
 from avtomatika.storage.base import IdempotencyClaim, KeyHolder
-from avtomatika.storage.redis import RedisStorage
+from avtomatika.storage.redis import connection as _redis_connection
+from avtomatika.storage.redis.backend import RedisStorage
+from avtomatika.storage.redis.connection import connect, connection_options
 from tests.storage.conftest import PrivateRedis, wait_for_server
 from tests.storage.test_conformance import make_job, make_task
 
-OUTAGE_LOGGER = "avtomatika.storage.redis"
+OUTAGE_LOGGER = "avtomatika.storage.redis.backend"
 
 
 async def started(url: str, retry_seconds: float) -> RedisStorage:

@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from avtomatika import clock
-from avtomatika.codec import decode, encode
+from avtomatika.core import clock
+from avtomatika.core.codec import decode, encode
 from avtomatika.protocol import signing
 from avtomatika.protocol.constants import PROTOCOL_VERSION, VERSION_HEADER, WORKER_TOKEN_HEADER
 

@@ -73,7 +73,7 @@ def test_the_command_reports_a_bad_target_as_a_usage_error(module_name: str) -> 
 
 
 def test_the_main_cli_offers_the_worker_command() -> None:
-    from avtomatika.cli import main
+    from avtomatika.cli.main import main
 
     result = CliRunner().invoke(main, ["worker", "--help"])
     assert result.exit_code == 0

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 import pytest
 
-from avtomatika.codec import decode
+from avtomatika.core.codec import decode
 from avtomatika.protocol import signing
 from avtomatika.protocol.models import (
     Heartbeat,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from avtomatika import Blueprint
-from avtomatika.context import ActionFactory
+from avtomatika.blueprints.actions import ActionFactory
 from avtomatika.worker import TransientError, Worker
 from tests.conftest import WORKER_TOKEN, Orchestrator, OrchestratorFactory
 

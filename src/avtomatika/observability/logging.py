@@ -12,7 +12,7 @@ import queue
 import sys
 from typing import Any
 
-from avtomatika.codec import encode
+from avtomatika.core.codec import encode
 
 _listener: logging.handlers.QueueListener | None = None
 

@@ -4,11 +4,11 @@ import importlib
 from typing import Any
 
 from avtomatika.storage.base import Effects, RunLease, StorageBackend
-from avtomatika.storage.memory import MemoryStorage
+from avtomatika.storage.memory.backend import MemoryStorage
 
 __all__ = ["Effects", "MemoryStorage", "RunLease", "StorageBackend"]
 
-_REDIS_MODULE = "avtomatika.storage.redis"
+_REDIS_MODULE = "avtomatika.storage.redis.backend"
 # Top-level packages of the 'redis' extra; a missing one means the extra is not installed.
 _REDIS_EXTRA = frozenset({"redis", "hiredis", "zstandard"})
 

@@ -2,7 +2,7 @@
 
 Every method either happens whole or not at all. Backends (memory, Redis) implement the
 same contract and pass the same conformance suite (``tests/storage/``). The engine never
-knows which backend it talks to. Times are epoch seconds from :func:`avtomatika.clock.now`.
+knows which backend it talks to. Times are epoch seconds from :func:`avtomatika.core.clock.now`.
 """
 
 from abc import ABC, abstractmethod
@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from avtomatika.records import HeartbeatUpdate, Job, TaskRecord, WorkerRecord
+from avtomatika.core.records import HeartbeatUpdate, Job, TaskRecord, WorkerRecord
 
 
 class Effects(msgspec.Struct, kw_only=True):

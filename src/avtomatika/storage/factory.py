@@ -4,7 +4,7 @@ applies the configuration's retention to any backend the engine is given."""
 from avtomatika.config import Config
 from avtomatika.errors import ConfigError
 from avtomatika.storage.base import StorageBackend
-from avtomatika.storage.memory import MemoryStorage
+from avtomatika.storage.memory.backend import MemoryStorage
 
 
 def storage_from_config(config: Config) -> StorageBackend:
@@ -16,7 +16,7 @@ def storage_from_config(config: Config) -> StorageBackend:
         url = config.redis_url
         if not url:
             raise ConfigError("STORAGE_BACKEND=redis needs REDIS_URL (or REDIS_HOST)")
-        from avtomatika.storage.redis import RedisStorage
+        from avtomatika.storage.redis.backend import RedisStorage
 
         return RedisStorage.from_url(url, retry_seconds=config.STORAGE_RETRY_SECONDS)
     raise ConfigError(f"STORAGE_BACKEND={config.STORAGE_BACKEND!r} must be 'memory' or 'redis'")

@@ -13,7 +13,7 @@ from typing import Final
 import aiohttp
 import msgspec
 
-from avtomatika.codec import decode
+from avtomatika.core.codec import decode
 from avtomatika.protocol.models import WorkerCommand
 from avtomatika.worker.backoff import NETWORK_ERRORS, Backoff
 

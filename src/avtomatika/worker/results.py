@@ -19,7 +19,7 @@ anything else as ``TRANSIENT_ERROR``, so the orchestrator retries it.
 
 from typing import Any
 
-from avtomatika.codec import to_builtins
+from avtomatika.core.codec import to_builtins
 from avtomatika.protocol import models
 from avtomatika.protocol.constants import ErrorCode, ResultStatus
 from avtomatika.worker.errors import TaskError

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from avtomatika.codec import encode_sorted, to_builtins
+from avtomatika.core.codec import encode_sorted, to_builtins
 from avtomatika.protocol.models import SkillInfo, TaskPayload
 from avtomatika.worker.errors import SkillDefinitionError
 

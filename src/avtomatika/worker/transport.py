@@ -11,8 +11,8 @@ from typing import Any, Final, TypeVar
 import aiohttp
 import msgspec
 
-from avtomatika import clock
-from avtomatika.codec import decode, encode, to_builtins
+from avtomatika.core import clock
+from avtomatika.core.codec import decode, encode, to_builtins
 from avtomatika.protocol import signing
 from avtomatika.protocol.constants import PROTOCOL_VERSION, VERSION_HEADER, WORKER_TOKEN_HEADER
 from avtomatika.protocol.models import (

@@ -1,0 +1,1 @@
+"""Who is calling: client and worker tokens, worker message signatures."""

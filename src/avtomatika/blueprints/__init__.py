@@ -1,0 +1,1 @@
+"""Definition time: blueprints, ``.when()`` conditions, injection plans, actions and the graph."""

@@ -1,0 +1,209 @@
+"""One executor step: run the current state's handler and turn its action into a transition."""
+
+import logging
+
+from avtomatika.blueprints.actions import (
+    Action,
+    ActionFactory,
+    AwaitHuman,
+    DispatchParallel,
+    DispatchTask,
+    GoTo,
+    RunBlueprint,
+)
+from avtomatika.blueprints.blueprint import Blueprint
+from avtomatika.blueprints.job_context import ClientConfig, JobContext
+from avtomatika.core.clock import now as clock_now
+from avtomatika.core.records import ChildWait, HumanWait, Job, TaskSpec
+from avtomatika.core.transitions import add_tasks, end, go_to, retry_delay
+from avtomatika.engine.jobs import new_job
+from avtomatika.engine.placement import place_tasks
+from avtomatika.engine.services import Services
+from avtomatika.protocol.constants import TERMINAL_STATUSES, JobStatus
+from avtomatika.storage.base import Effects
+
+logger = logging.getLogger(__name__)
+
+
+def _context(job: Job, bp: Blueprint, actions: ActionFactory) -> JobContext:
+    return JobContext(
+        job_id=job.id,
+        current_state=job.current_state,
+        initial_data=job.initial_data,
+        state_history=job.state_history,
+        client=ClientConfig(token=job.client_id, plan="default", params={}),
+        actions=actions,
+        data_stores=bp.data_stores_namespace,
+        tracing_context={},
+        aggregation_results=job.aggregation_results,
+        webhook_url=job.webhook_url,
+        task_files=None,
+    )
+
+
+async def run_handler_step(services: Services, job: Job, lease_token: str) -> tuple[Job, Effects]:
+    """Returns the job and effects to commit at the version the job was read at."""
+    now = clock_now()
+    config = services.config
+    effects = Effects(release_lease=lease_token)
+    bp = services.blueprints.get(job.blueprint_name)
+    if bp is None:
+        end(job, JobStatus.QUARANTINED, now, effects, f"Blueprint '{job.blueprint_name}' is not registered")
+        return job, effects
+    job.transition_count += 1
+    if job.transition_count > config.MAX_TRANSITIONS_PER_JOB:
+        end(
+            job,
+            JobStatus.FAILED,
+            now,
+            effects,
+            f"Job exceeded MAX_TRANSITIONS_PER_JOB={config.MAX_TRANSITIONS_PER_JOB} (a loop?)",
+        )
+        return job, effects
+    actions = ActionFactory(job.id, job.dispatch_timeout, job.result_timeout)
+    aggregate = job.aggregation_target == job.current_state
+    try:
+        context = _context(job, bp, actions)
+        await bp.select(job.current_state, context, aggregate=aggregate).invoke(context)
+        _check_action(services, bp, job, actions.action)
+    except Exception as exc:
+        # Nothing the failed attempt changed is kept: the retry starts from the stored job.
+        return await _failed_attempt(services, job, exc, lease_token)
+    if aggregate:
+        job.aggregation_target = None
+    # Storage errors from here on are not the handler's fault and spend none of its retries:
+    # they propagate, and the step runs again when its lease expires.
+    await _apply_action(services, job, actions.action, clock_now(), effects)
+    return job, effects
+
+
+async def _failed_attempt(
+    services: Services, job: Job, exc: Exception, lease_token: str
+) -> tuple[Job, Effects]:
+    effects = Effects(release_lease=lease_token)
+    stored = await services.storage.get_job(job.id)
+    if stored is None or stored.version != job.version:
+        return job, effects
+    stored.transition_count = job.transition_count
+    _handler_failed(services, stored, exc, clock_now(), effects)
+    return stored, effects
+
+
+def _handler_failed(services: Services, job: Job, exc: Exception, now: float, effects: Effects) -> None:
+    """A raising handler is retried with backoff; after JOB_MAX_RETRIES the job is quarantined."""
+    message = f"Handler for state '{job.current_state}' failed: {type(exc).__name__}: {exc}"
+    logger.warning("Job %s: %s", job.id, message)
+    job.error_message = message
+    if job.retry_count < services.config.JOB_MAX_RETRIES:
+        job.retry_count += 1
+        job.status = JobStatus.AWAITING_RETRY
+        job.updated_at = now
+        effects.run_at = now + retry_delay(services.config, job.retry_count)
+        return
+    end(job, JobStatus.QUARANTINED, now, effects, message)
+
+
+def _check_action(services: Services, bp: Blueprint, job: Job, action: Action | None) -> None:
+    """Blueprint misuse the handler is responsible for: unknown states, a missing action."""
+    if action is None:
+        if not bp.is_end(job.current_state):
+            raise RuntimeError(
+                f"state '{job.current_state}' is not an end state and its handler chose no action"
+            )
+        return
+    if isinstance(action, GoTo):
+        targets = [action.state]
+    elif isinstance(action, DispatchTask):
+        targets = list(action.spec.transitions.values())
+    elif isinstance(action, DispatchParallel):
+        targets = [action.aggregate_into]
+    elif isinstance(action, AwaitHuman):
+        targets = list(action.transitions.values())
+    else:
+        if action.blueprint_name not in services.blueprints:
+            raise ValueError(f"Child blueprint '{action.blueprint_name}' is not registered")
+        targets = []
+    for target in targets:
+        if not bp.has_state(target):
+            raise ValueError(f"Blueprint '{bp.name}' has no state '{target}'")
+
+
+async def _apply_action(
+    services: Services, job: Job, action: Action | None, now: float, effects: Effects
+) -> None:
+    if action is None:
+        end(job, JobStatus.FINISHED, now, effects)
+    elif isinstance(action, GoTo):
+        go_to(job, action.state, now, effects)
+    elif isinstance(action, DispatchTask):
+        job.status = JobStatus.WAITING_FOR_WORKER
+        _dispatch(job, [action.spec], now)
+        await place_tasks(job, services.dispatcher, services.config, now, effects)
+    elif isinstance(action, DispatchParallel):
+        job.status = JobStatus.WAITING_FOR_PARALLEL_TASKS
+        job.aggregation_target = action.aggregate_into
+        job.aggregation_results = {}
+        _dispatch(job, action.tasks, now)
+        await place_tasks(job, services.dispatcher, services.config, now, effects)
+    elif isinstance(action, AwaitHuman):
+        job.status = JobStatus.WAITING_FOR_HUMAN
+        job.human = HumanWait(
+            transitions=action.transitions, integration=action.integration, message=action.message
+        )
+        job.updated_at = now
+    else:
+        _start_child(services, job, action, now, effects)
+
+
+def _dispatch(job: Job, specs: list[TaskSpec], now: float) -> None:
+    job.tasks = {}
+    job.updated_at = now
+    add_tasks(job, specs, now)
+
+
+def _start_child(services: Services, job: Job, action: RunBlueprint, now: float, effects: Effects) -> None:
+    child_bp = services.blueprints[action.blueprint_name]
+    child = new_job(
+        child_bp,
+        job.client_id,
+        action.initial_data,
+        dispatch_timeout=action.dispatch_timeout,
+        result_timeout=action.result_timeout,
+        security=job.security,
+        metadata=job.metadata,
+        parent_job_id=job.id,
+    )
+    effects.create_jobs.append(child)
+    job.child = ChildWait(job_id=child.id, transitions=action.transitions)
+    job.status = JobStatus.WAITING_FOR_SUB_JOB
+    job.updated_at = now
+
+
+async def run_resume_step(services: Services, job: Job, effects: Effects) -> None:
+    """A parent waiting for a child: move on once the child has ended (its end wakes us)."""
+    if job.child is None:
+        return
+    child = await services.storage.get_job(job.child.job_id)
+    now = clock_now()
+    if child is not None and child.status not in TERMINAL_STATUSES:
+        return
+    outcome = "success" if child is not None and child.status == JobStatus.FINISHED else "failure"
+    job.state_history[f"sub_job_{job.child.job_id}_result"] = {
+        "outcome": outcome,
+        "status": child.status.value if child else "missing",
+        "final_state": child.current_state if child else None,
+        "error_message": child.error_message if child else "child job not found",
+        "state_history": child.state_history if child else {},
+    }
+    target = job.child.transitions.get(outcome)
+    job.child = None
+    if target is None:
+        end(
+            job,
+            JobStatus.FAILED,
+            now,
+            effects,
+            f"Child job ended with outcome '{outcome}' and no transition for it",
+        )
+        return
+    go_to(job, target, now, effects)

@@ -1,0 +1,40 @@
+"""Request bodies: parsed once with msgspec, with errors that name the field."""
+
+from typing import Any, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from avtomatika.core.codec import decode, encode
+from avtomatika.server.responses import bad_request
+
+T = TypeVar("T")
+
+
+async def read_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any] | None:
+    """The body as a JSON object; None for an empty body or ``null`` when ``allow_empty``."""
+    raw = await request.read()
+    if not raw.strip():
+        if allow_empty:
+            return None
+        raise bad_request("Request body is empty; a JSON object is required")
+    try:
+        value = decode(raw)
+    except msgspec.DecodeError as exc:
+        raise bad_request("Request body is not valid JSON", str(exc)) from None
+    if value is None and allow_empty:
+        return None
+    if not isinstance(value, dict):
+        raise bad_request(f"Request body must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def convert(value: dict[str, Any], kind: type[T], what: str) -> T:
+    try:
+        return msgspec.convert(value, kind)
+    except msgspec.ValidationError as exc:
+        raise bad_request(f"Invalid {what}: {exc}", str(exc)) from None
+
+
+def json_response(value: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=encode(value), content_type="application/json")

@@ -1,0 +1,230 @@
+"""The memory backend's worker task queues and task records."""
+
+import heapq
+import itertools
+from collections.abc import Sequence
+from functools import partial
+
+from avtomatika.core import clock
+from avtomatika.core.records import TaskRecord, TaskState
+from avtomatika.storage.base import WorkerLoad, task_deadline_key
+from avtomatika.storage.memory.copy import clone
+from avtomatika.storage.memory.deadlines import DeadlineIndex
+from avtomatika.storage.memory.wakeup import Waiters, take_or_wait
+
+_IDLE = WorkerLoad(0, 0)
+
+_COMPACT_MIN = 64
+
+
+class _WorkerQueue:
+    """One worker's queued tasks, ordered by (-priority, seq), and its running task ids.
+
+    Removing a queued task only forgets its key; the heap item goes stale and is skipped
+    when it surfaces (or dropped when the heap is rebuilt).
+    """
+
+    __slots__ = ("heap", "queued", "running", "waiters")
+
+    def __init__(self) -> None:
+        self.heap: list[tuple[float, int, str]] = []
+        self.queued: dict[str, tuple[float, int]] = {}
+        self.running: set[str] = set()
+        self.waiters = Waiters()
+
+    def add(self, task_id: str, priority: float, seq: int) -> None:
+        self.queued[task_id] = (-priority, seq)
+        heapq.heappush(self.heap, (-priority, seq, task_id))
+        if len(self.heap) > _COMPACT_MIN and len(self.heap) > 2 * len(self.queued):
+            self.heap = [(rank, seq, task_id) for task_id, (rank, seq) in self.queued.items()]
+            heapq.heapify(self.heap)
+
+    def pop(self) -> str | None:
+        while self.heap:
+            rank, seq, task_id = heapq.heappop(self.heap)
+            if self.queued.get(task_id) == (rank, seq):
+                del self.queued[task_id]
+                return task_id
+        return None
+
+    def peek(self, limit: int) -> list[str]:
+        keyed = ((rank, seq, task_id) for task_id, (rank, seq) in self.queued.items())
+        return [task_id for _, _, task_id in heapq.nsmallest(limit, keyed)]
+
+    def discard(self, task_id: str) -> None:
+        self.queued.pop(task_id, None)
+        self.running.discard(task_id)
+
+    def load(self) -> WorkerLoad:
+        return WorkerLoad(len(self.queued), len(self.running))
+
+    def idle(self) -> bool:
+        """No tasks and no pollers: the queue can be forgotten (and made again when needed)."""
+        return not (self.queued or self.running or self.waiters)
+
+
+class TaskQueues:
+    """Task records by id plus a priority queue per worker; keeps ``task:<id>`` deadlines.
+
+    A cancelled record is a tombstone kept until its own expiry, whether or not its job still
+    exists: it is dropped when read after that (the watcher reads it when its deadline comes).
+    A worker's queue exists only while it holds tasks or pollers.
+    """
+
+    __slots__ = ("_deadlines", "_head_seq", "_queues", "_seq", "_tasks", "_tombstones")
+
+    def __init__(self, deadlines: DeadlineIndex) -> None:
+        self._tasks: dict[str, TaskRecord] = {}
+        self._tombstones: dict[str, float] = {}
+        """Cancelled task id -> when its record expires."""
+        self._queues: dict[str, _WorkerQueue] = {}
+        self._deadlines = deadlines
+        self._seq = itertools.count()
+        # Requeued tasks count down from -1: ahead of every pushed task of equal priority.
+        self._head_seq = itertools.count(-1, -1)
+
+    def push(self, record: TaskRecord) -> None:
+        """Queue a task (a private copy); an existing task with this id is replaced."""
+        previous = self._tasks.get(record.task_id)
+        if previous is not None:
+            self._detach(previous)
+            self._tombstones.pop(record.task_id, None)
+        record.state = TaskState.QUEUED
+        record.picked_up_at = None
+        self._tasks[record.task_id] = record
+        self._enqueue(record, next(self._seq))
+
+    async def poll(self, worker_id: str, wait_seconds: float) -> TaskRecord | None:
+        queue = self._queue(worker_id)
+        take, signal = partial(self._pop, queue), partial(self._signal, queue)
+        try:
+            return await take_or_wait(take, queue.waiters, signal, wait_seconds)
+        finally:
+            if queue.idle() and self._queues.get(worker_id) is queue:
+                del self._queues[worker_id]
+
+    def requeue(self, task_id: str) -> bool:
+        record = self._tasks.get(task_id)
+        if record is None or record.state != TaskState.RUNNING:
+            return False
+        self._detach(record)
+        record.state = TaskState.QUEUED
+        record.picked_up_at = None
+        self._enqueue(record, next(self._head_seq))
+        return True
+
+    def steal(self, task_id: str, from_worker: str, to_worker: str) -> TaskRecord | None:
+        record = self._tasks.get(task_id)
+        if record is None or record.state != TaskState.QUEUED or record.worker_id != from_worker:
+            return None
+        self._detach(record)
+        record.worker_id = to_worker
+        self._start(record, self._queue(to_worker))
+        return clone(record)
+
+    def cancel(self, task_id: str, keep_until: float) -> None:
+        """Mark CANCELLED and unqueue; the record stays until its deadline drops it."""
+        record = self._tasks.get(task_id)
+        if record is None:
+            return
+        self._detach(record)
+        self._bury(record, keep_until)
+
+    def drop(self, task_id: str) -> None:
+        record = self._tasks.pop(task_id, None)
+        if record is not None:
+            self._detach(record)
+            self._tombstones.pop(task_id, None)
+        self._deadlines.clear(task_deadline_key(task_id))
+
+    def remove_worker(self, worker_id: str, keep_until: float) -> list[TaskRecord]:
+        """Remove and return the worker's queued (in pop order) and running tasks; the running
+        ones stay as CANCELLED until ``keep_until``, so a worker that comes back is told to stop."""
+        queue = self._queues.get(worker_id)
+        if queue is None:
+            return []
+        removed = []
+        for task_id in queue.peek(len(queue.queued)):
+            removed.append(self._tasks.pop(task_id))
+            self._deadlines.clear(task_deadline_key(task_id))
+        for task_id in sorted(queue.running):
+            record = self._tasks[task_id]
+            removed.append(clone(record))
+            self._bury(record, keep_until)
+        queue.heap.clear()
+        queue.queued.clear()
+        queue.running.clear()
+        if not queue.waiters:
+            # Pollers still hold a queue with waiters; keep it so later pushes reach them.
+            del self._queues[worker_id]
+        return removed
+
+    def get(self, task_ids: Sequence[str]) -> list[TaskRecord | None]:
+        now = clock.now()
+        found = (self._unexpired(task_id, now) for task_id in task_ids)
+        return [None if record is None else clone(record) for record in found]
+
+    def peek(self, worker_id: str, limit: int) -> list[TaskRecord]:
+        queue = self._queues.get(worker_id)
+        if queue is None or limit <= 0:
+            return []
+        return [clone(self._tasks[task_id]) for task_id in queue.peek(limit)]
+
+    def loads(self, worker_ids: Sequence[str]) -> list[WorkerLoad]:
+        queues = self._queues
+        return [queue.load() if (queue := queues.get(w)) is not None else _IDLE for w in worker_ids]
+
+    def _bury(self, record: TaskRecord, keep_until: float) -> None:
+        record.state = TaskState.CANCELLED
+        self._tombstones[record.task_id] = keep_until
+        self._deadlines.set(task_deadline_key(record.task_id), keep_until)
+
+    def _unexpired(self, task_id: str, now: float) -> TaskRecord | None:
+        """The record, unless it is a tombstone past its expiry (then it is dropped)."""
+        record = self._tasks.get(task_id)
+        if record is not None and record.state == TaskState.CANCELLED and self._tombstones[task_id] <= now:
+            self.drop(task_id)
+            return None
+        return record
+
+    def _queue(self, worker_id: str) -> _WorkerQueue:
+        queue = self._queues.get(worker_id)
+        if queue is None:
+            queue = self._queues[worker_id] = _WorkerQueue()
+        return queue
+
+    def _enqueue(self, record: TaskRecord, seq: int) -> None:
+        queue = self._queue(record.worker_id)
+        queue.add(record.task_id, record.priority, seq)
+        key = task_deadline_key(record.task_id)
+        deadline = record.queued_deadline()
+        if deadline is None:
+            self._deadlines.clear(key)
+        else:
+            self._deadlines.set(key, deadline)
+        self._signal(queue)
+
+    def _detach(self, record: TaskRecord) -> None:
+        queue = self._queues.get(record.worker_id)
+        if queue is not None:
+            queue.discard(record.task_id)
+
+    def _start(self, record: TaskRecord, queue: _WorkerQueue) -> None:
+        now = clock.now()
+        record.state = TaskState.RUNNING
+        record.picked_up_at = now
+        queue.running.add(record.task_id)
+        self._deadlines.set(task_deadline_key(record.task_id), record.running_deadline(now))
+
+    def _pop(self, queue: _WorkerQueue) -> TaskRecord | None:
+        task_id = queue.pop()
+        if task_id is None:
+            return None
+        record = self._tasks[task_id]
+        self._start(record, queue)
+        return clone(record)
+
+    @staticmethod
+    def _signal(queue: _WorkerQueue) -> None:
+        if queue.queued and queue.waiters:
+            queue.waiters.wake_one()
