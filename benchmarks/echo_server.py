@@ -7,9 +7,10 @@ from aiohttp import web
 
 from avtomatika import Blueprint, OrchestratorEngine
 from avtomatika.config import Config
+from avtomatika.core.effects import Effects
 from avtomatika.core.records import Job
 from avtomatika.protocol.constants import TERMINAL_STATUSES
-from avtomatika.storage import Effects, MemoryStorage, StorageBackend
+from avtomatika.storage import MemoryStorage, StorageBackend
 
 bp = Blueprint(name="echo", api_version="v1", api_endpoint="/jobs/echo")
 

@@ -167,7 +167,7 @@ def pipeline() -> Blueprint:
 
 def test_dot_has_every_state_and_every_found_edge() -> None:
     bp = pipeline()
-    nodes, edges = parse_dot(graph.to_dot(bp))
+    nodes, edges = parse_dot(graph.to_dot(bp.drawing()))
     assert set(nodes) == bp.states | {"__start__"}
     found: dict[str, set[str]] = {state: set() for state in bp.states}
     for source, target, _ in edges:
@@ -177,7 +177,7 @@ def test_dot_has_every_state_and_every_found_edge() -> None:
 
 
 def test_dot_marks_start_end_and_labels_edges() -> None:
-    nodes, edges = parse_dot(graph.to_dot(pipeline()))
+    nodes, edges = parse_dot(graph.to_dot(pipeline().drawing()))
     assert "bold" in nodes["ingest"]
     assert "peripheries=2" in nodes["done"]
     assert "peripheries=2" in nodes["failed"]
@@ -199,7 +199,7 @@ def test_dot_quotes_unusual_state_names_and_avoids_entry_clashes() -> None:
         actions.go_to("__start__")
 
     bp.handler("__start__", is_end=True)(first)
-    nodes, edges = parse_dot(graph.to_dot(bp))
+    nodes, edges = parse_dot(graph.to_dot(bp.drawing()))
     assert 'say \\"hi\\"\\\\now' in nodes
     assert "__start__" in nodes
     assert "__start___" in nodes
@@ -209,7 +209,7 @@ def test_dot_quotes_unusual_state_names_and_avoids_entry_clashes() -> None:
 def test_dot_of_an_unfinished_blueprint_has_no_entry_arrow() -> None:
     bp = Blueprint("draft")
     bp.handler("only")(_end)
-    nodes, edges = parse_dot(graph.to_dot(bp))
+    nodes, edges = parse_dot(graph.to_dot(bp.drawing()))
     assert set(nodes) == {"only"}
     assert edges == []
 
@@ -230,13 +230,13 @@ def test_render_without_graphviz_says_so(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 def test_render_rejects_unknown_formats(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="Unsupported graph format 'gif'"):
-        graph.render(pipeline(), tmp_path / "g", "gif")
+        graph.render(pipeline().drawing(), tmp_path / "g", "gif")
 
 
 @needs_graphviz
 def test_render_svg_and_png(tmp_path: Path) -> None:
     bp = pipeline()
-    svg = graph.render(bp, tmp_path / "flow", "svg")
+    svg = graph.render(bp.drawing(), tmp_path / "flow", "svg")
     assert svg == tmp_path / "flow.svg"
     text = svg.read_text()
     assert "<svg" in text

@@ -56,8 +56,11 @@ def test_published_import_paths_resolve() -> None:
     from avtomatika.storage.redis import RedisStorage
 
     assert callable(load_blueprints_from_dir)
-    assert (ClientConfig, JobContext, WorkerInfo, AsyncDictStore) != ()
-    assert Base is StorageBackend and Memory is MemoryStorage
+    assert JobContext._fields[0] == "job_id"
+    assert ClientConfig is not WorkerInfo
+    assert AsyncDictStore().__class__.__name__ == "AsyncDictStore"
+    assert Base is StorageBackend
+    assert Memory is MemoryStorage
     assert avtomatika.RedisStorage is RedisStorage
     assert avtomatika.JobContext is JobContext
 

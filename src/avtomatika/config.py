@@ -9,6 +9,7 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
+from avtomatika.core.transitions import RetryPolicy
 from avtomatika.errors import ConfigError
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -183,6 +184,12 @@ class Config:
     def poll_silence_limit(self) -> float:
         """A worker with a free slot that has not polled for this long takes no tasks."""
         return self.WORKER_POLL_TIMEOUT_SECONDS + self.WORKER_POLL_GRACE_SECONDS
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            self.JOB_MAX_RETRIES, self.TASK_RETRY_BASE_DELAY_SECONDS, self.TASK_RETRY_MAX_DELAY_SECONDS
+        )
 
     @property
     def worker_ttl(self) -> float:

@@ -18,9 +18,10 @@ from typing import Any
 import aiohttp
 
 from avtomatika import OrchestratorEngine
+from avtomatika.core.effects import Effects
 from avtomatika.core.records import Job
 from avtomatika.server.app_keys import POLLS_KEY
-from avtomatika.storage import Effects, StorageBackend
+from avtomatika.storage import StorageBackend
 from tests.conftest import WORKER_TOKEN, Orchestrator, make_config
 from tests.fault.app import PIPELINE_PATH, SINGLE_PATH, blueprints, pipeline_problems
 from tests.storage.conftest import redis_storages

@@ -17,10 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from avtomatika.core import clock
+from avtomatika.core.effects import Effects
 from avtomatika.core.records import HeartbeatUpdate, Job, TaskRecord, TaskState, WorkerRecord
 from avtomatika.protocol.constants import JobStatus
 from avtomatika.protocol.models import ResourcesUsage, SkillInfo, TaskPayload
-from avtomatika.storage import Effects, RunLease, StorageBackend
+from avtomatika.storage import RunLease, StorageBackend
 from avtomatika.storage.base import IdempotencyClaim, KeyHolder, task_deadline_key, worker_deadline_key
 
 OpenBackend = Callable[[], AbstractAsyncContextManager[StorageBackend]]

@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from avtomatika.core import clock
+from avtomatika.core.effects import Effects
 from avtomatika.core.records import HeartbeatUpdate, Job, TaskState
 from avtomatika.protocol.constants import JobStatus
-from avtomatika.storage import Effects, MemoryStorage
+from avtomatika.storage import MemoryStorage
 from avtomatika.storage.base import worker_deadline_key
 from tests.storage.test_conformance import make_job, make_task, make_worker
 

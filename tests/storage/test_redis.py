@@ -23,10 +23,10 @@ from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from avtomatika.core import clock
+from avtomatika.core.effects import Effects
 from avtomatika.core.records import HeartbeatUpdate, Job, TaskState
 from avtomatika.protocol.constants import JobStatus
 from avtomatika.protocol.models import Resources, ResourcesUsage, SkillInfo, WorkerCapabilities
-from avtomatika.storage import Effects
 from avtomatika.storage.redis.backend import RedisStorage
 from avtomatika.storage.redis.connection import (
     ClientCommands,

@@ -12,8 +12,8 @@ import time
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from avtomatika.core.effects import Effects
 from avtomatika.errors import StorageUnavailable
-from avtomatika.storage import Effects
 from avtomatika.storage.base import IdempotencyClaim, KeyHolder
 from avtomatika.storage.redis import connection as _redis_connection
 from avtomatika.storage.redis.backend import RedisStorage

@@ -324,9 +324,18 @@ class Blueprint:
     ) -> str | None:
         """DOT source when no filename is given; otherwise render the file (needs Graphviz)."""
         if output_filename is None:
-            return graph.to_dot(self)
-        graph.render(self, output_filename, output_format)
+            return graph.to_dot(self.drawing())
+        graph.render(self.drawing(), output_filename, output_format)
         return None
+
+    def drawing(self) -> graph.Drawing:
+        """The state graph as the renderer sees it."""
+        try:
+            start: str | None = self.start_state
+        except BlueprintError:
+            start = None
+        ends = frozenset(state for state in self.states if self.is_end(state))
+        return graph.Drawing(self.name, frozenset(self.states), start, ends, self.edges())
 
     # -- compatibility with the 1.0b21 surface ----------------------------------------------
 

@@ -15,12 +15,7 @@ import subprocess
 import textwrap
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
-
-from avtomatika.errors import BlueprintError
-
-if TYPE_CHECKING:
-    from avtomatika.blueprints.blueprint import Blueprint
+from typing import Any, Final, NamedTuple
 
 # Per action method: (position, keyword, edge kind) of each argument that names target states.
 _TARGET_ARGUMENTS: Final[dict[str, tuple[tuple[int, str, str], ...]]] = {
@@ -200,41 +195,44 @@ def _edge_line(edge: Edge) -> str:
     return f"  {_quote(edge.source)} -> {_quote(edge.target)}{_attributes(pairs)};"
 
 
-def _start_state(bp: Blueprint) -> str | None:
-    try:
-        return bp.start_state
-    except BlueprintError:
-        return None
+class Drawing(NamedTuple):
+    """What a graph shows of a state machine; the scanner and renderer know nothing else of it."""
+
+    name: str
+    states: frozenset[str]
+    start: str | None
+    ends: frozenset[str]
+    edges: list[Edge]
 
 
-def to_dot(bp: Blueprint) -> str:
+def to_dot(drawing: Drawing) -> str:
     """Graphviz DOT source: rounded boxes, an entry arrow to the start state, end states
     double-bordered, one labelled edge per statically found transition."""
-    states = sorted(bp.states)
-    start = _start_state(bp)
+    states = sorted(drawing.states)
+    start = drawing.start
     lines = [
-        f"digraph {_quote(bp.name)} {{",
+        f"digraph {_quote(drawing.name)} {{",
         "  rankdir=LR;",
         '  node [shape=box, style=rounded, fontname="Helvetica"];',
         '  edge [fontname="Helvetica", fontsize=10];',
     ]
     for state in states:
         pairs = [("style", '"rounded,bold"')] if state == start else []
-        if bp.is_end(state):
+        if state in drawing.ends:
             pairs.append(("peripheries", "2"))
         lines.append(f"  {_quote(state)}{_attributes(pairs)};")
     if start is not None:
         entry = "__start__"
-        while entry in bp.states:
+        while entry in drawing.states:
             entry += "_"
         lines.append(f'  {_quote(entry)} [shape=point, width=0.15, label=""];')
         lines.append(f"  {_quote(entry)} -> {_quote(start)};")
-    lines.extend(_edge_line(edge) for edge in bp.edges())
+    lines.extend(_edge_line(edge) for edge in drawing.edges)
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
-def render(bp: Blueprint, path: str | Path, fmt: str = "png") -> Path:
+def render(drawing: Drawing, path: str | Path, fmt: str = "png") -> Path:
     """Write the graph as ``fmt`` (png, svg or pdf) with Graphviz's ``dot`` program and return
     the file written; ``.{fmt}`` is appended to ``path`` unless it already ends with it."""
     if fmt not in _RENDER_FORMATS:
@@ -250,12 +248,12 @@ def render(bp: Blueprint, path: str | Path, fmt: str = "png") -> Path:
         target = target.with_name(f"{target.name}.{fmt}")
     completed = subprocess.run(
         [dot, f"-T{fmt}", "-o", str(target)],
-        input=to_dot(bp).encode(),
+        input=to_dot(drawing).encode(),
         capture_output=True,
         check=False,
         timeout=120,
     )
     if completed.returncode != 0:
         message = completed.stderr.decode(errors="replace").strip()
-        raise RuntimeError(f"Graphviz 'dot' failed for blueprint '{bp.name}': {message}")
+        raise RuntimeError(f"Graphviz 'dot' failed for blueprint '{drawing.name}': {message}")
     return target

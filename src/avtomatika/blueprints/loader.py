@@ -2,19 +2,26 @@
 
 import importlib.util
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from avtomatika.blueprints.blueprint import Blueprint
 from avtomatika.errors import ConfigError
 
-if TYPE_CHECKING:
-    from avtomatika.server.orchestrator import OrchestratorEngine
-
 logger = logging.getLogger(__name__)
 
 
-def load_blueprints_from_dir(engine: "OrchestratorEngine", directory: str) -> list[str]:
+class BlueprintRegistry(Protocol):
+    """What the loader needs of an engine."""
+
+    @property
+    def blueprints(self) -> Mapping[str, Blueprint]: ...
+
+    def register_blueprint(self, bp: Blueprint) -> None: ...
+
+
+def load_blueprints_from_dir(engine: BlueprintRegistry, directory: str) -> list[str]:
     """Import each module and register its blueprints; a broken file names itself in the error."""
     root = Path(directory)
     if not root.is_dir():

@@ -4,18 +4,16 @@ from typing import Any
 
 import msgspec
 
+from avtomatika.protocol.canonical import encode_sorted
+
+__all__ = ["decode", "encode", "encode_sorted", "to_builtins"]
+
 _encoder = msgspec.json.Encoder()
-_sorted_encoder = msgspec.json.Encoder(order="sorted")
 _decoder = msgspec.json.Decoder()
 
 
 def encode(value: Any) -> bytes:
     return _encoder.encode(value)
-
-
-def encode_sorted(value: Any) -> bytes:
-    """Compact JSON with sorted keys; byte-identical to orjson's OPT_SORT_KEYS output."""
-    return _sorted_encoder.encode(value)
 
 
 def decode(data: bytes | str) -> Any:

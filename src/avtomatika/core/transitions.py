@@ -5,9 +5,9 @@ compare-and-set, which is what makes every transition exactly-once.
 """
 
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
-from avtomatika.config import Config
+from avtomatika.core.effects import Effects
 from avtomatika.core.records import ActiveTask, Job, TaskOutcome, TaskSpec
 from avtomatika.protocol.constants import (
     FAIL_CODES,
@@ -15,7 +15,6 @@ from avtomatika.protocol.constants import (
     TERMINAL_STATUSES,
     JobStatus,
 )
-from avtomatika.storage.base import Effects
 
 
 def new_id() -> str:
@@ -69,10 +68,18 @@ def add_tasks(job: Job, specs: list[TaskSpec], now: float, attempt: int = 1) -> 
     return created
 
 
-def retry_delay(config: Config, attempt: int) -> float:
+class RetryPolicy(NamedTuple):
+    """How often and how soon a failed task or step is tried again."""
+
+    max_retries: int
+    base_delay: float
+    max_delay: float
+
+
+def retry_delay(policy: RetryPolicy, attempt: int) -> float:
     """Exponential backoff before attempt ``attempt + 1``."""
-    delay: float = config.TASK_RETRY_BASE_DELAY_SECONDS * (2 ** max(attempt - 1, 0))
-    return min(delay, config.TASK_RETRY_MAX_DELAY_SECONDS)
+    delay: float = policy.base_delay * (2 ** max(attempt - 1, 0))
+    return min(delay, policy.max_delay)
 
 
 def is_parallel(job: Job) -> bool:
@@ -126,7 +133,7 @@ def task_failed(
     active: ActiveTask,
     error: dict[str, Any],
     now: float,
-    config: Config,
+    policy: RetryPolicy,
     effects: Effects,
 ) -> Effects:
     """Apply a worker failure by error code (protocol.md §8): retry transient errors with
@@ -134,11 +141,11 @@ def task_failed(
     code = str(error.get("code") or "TRANSIENT_ERROR")
     message = str(error.get("message") or code)
     job.tasks.pop(active.task_id, None)
-    if code not in QUARANTINE_CODES and code not in FAIL_CODES and active.attempt <= config.JOB_MAX_RETRIES:
+    if code not in QUARANTINE_CODES and code not in FAIL_CODES and active.attempt <= policy.max_retries:
         add_tasks(job, [active.spec], now, attempt=active.attempt + 1)
         job.retry_count = active.attempt
         job.updated_at = now
-        effects.run_at = now + retry_delay(config, active.attempt)
+        effects.run_at = now + retry_delay(policy, active.attempt)
         return effects
     if is_parallel(job):
         result = branch_result(active.task_id, active.worker_id, "failure", None, error)

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 from avtomatika.config import Config
 from avtomatika.core.clock import now as clock_now
+from avtomatika.core.effects import Effects
 from avtomatika.engine.placement import place_tasks
 from avtomatika.engine.services import Services
 from avtomatika.engine.step import run_handler_step, run_resume_step
 from avtomatika.errors import StorageUnavailable
 from avtomatika.protocol.constants import RUNNABLE_STATUSES, TERMINAL_STATUSES, JobStatus
-from avtomatika.storage.base import Effects, RunLease, StorageBackend
+from avtomatika.storage.base import RunLease, StorageBackend
 
 logger = logging.getLogger(__name__)
 

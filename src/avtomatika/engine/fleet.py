@@ -4,13 +4,13 @@ import logging
 import random
 
 from avtomatika.core.clock import now as clock_now
+from avtomatika.core.effects import Effects
 from avtomatika.core.matching import satisfies
 from avtomatika.core.records import HeartbeatUpdate, Job, TaskRecord, TaskSpec, TaskState, WorkerRecord
 from avtomatika.core.transitions import go_to, live_task, redispatch
 from avtomatika.engine.services import Change, Services
 from avtomatika.protocol.constants import JobStatus
 from avtomatika.protocol.models import Heartbeat, HeartbeatResponse, WorkerEventPayload, WorkerRegistration
-from avtomatika.storage.base import Effects
 
 logger = logging.getLogger(__name__)
 

@@ -5,12 +5,13 @@ from typing import Any
 
 from avtomatika.blueprints.blueprint import Blueprint
 from avtomatika.core.clock import now as clock_now
+from avtomatika.core.effects import Effects
 from avtomatika.core.records import Job
 from avtomatika.core.transitions import end, go_to, new_id
 from avtomatika.engine.services import Change, Services
 from avtomatika.errors import IdempotencyKeyReused
 from avtomatika.protocol.constants import IDEMPOTENCY_KEY_HEADER, TERMINAL_STATUSES, JobStatus
-from avtomatika.storage.base import Effects, IdempotencyClaim
+from avtomatika.storage.base import IdempotencyClaim
 
 
 class JobNotFound(LookupError):

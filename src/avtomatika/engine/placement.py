@@ -1,11 +1,11 @@
 """Places a job's waiting tasks on workers, or schedules another try when none can take them."""
 
 from avtomatika.config import Config
+from avtomatika.core.effects import Effects
 from avtomatika.core.records import Job
 from avtomatika.core.transitions import branch_result, complete_branch, end, is_parallel
 from avtomatika.engine.dispatcher import Dispatcher
 from avtomatika.protocol.constants import TERMINAL_STATUSES, JobStatus
-from avtomatika.storage.base import Effects
 
 NO_WORKER_RETRY_MAX_DELAY = 5.0
 

@@ -9,6 +9,7 @@ merged and the job moves, all in one compare-and-set.
 from typing import Any
 
 from avtomatika.core.clock import now as clock_now
+from avtomatika.core.effects import Effects
 from avtomatika.core.records import ActiveTask, Job, TaskRecord
 from avtomatika.core.transitions import (
     branch_result,
@@ -29,7 +30,6 @@ from avtomatika.protocol.constants import (
     ResultStatus,
 )
 from avtomatika.protocol.models import ResultResponse, TaskError, TaskResult
-from avtomatika.storage.base import Effects
 
 
 def _ignored(reason: IgnoredReason, message: str) -> Change[ResultResponse]:
@@ -123,7 +123,7 @@ def _apply(
     if status == ResultStatus.FAILURE:
         assert error is not None
         record_outcome(job, active, worker_id, status, None, error, now)
-        task_failed(job, active, error, now, services.config, effects)
+        task_failed(job, active, error, now, services.config.retry_policy, effects)
         return _accepted("failure_handled", effects)
     record_outcome(job, active, worker_id, status, data, None, now)
     job.tasks.pop(active.task_id, None)

@@ -15,13 +15,14 @@ from avtomatika.access.identity import ClientRegistry, WorkerAuthenticator
 from avtomatika.blueprints.blueprint import Blueprint
 from avtomatika.config import Config
 from avtomatika.core.documents import document
+from avtomatika.core.effects import Effects
 from avtomatika.core.records import Job
 from avtomatika.engine.dispatcher import Dispatcher
 from avtomatika.engine.polls import HeldPolls
 from avtomatika.engine.webhooks import WebhookPayload, WebhookSender
 from avtomatika.protocol.constants import TERMINAL_STATUSES, WEBHOOK_EVENT_BY_STATUS
 from avtomatika.protocol.models import WorkerCommand
-from avtomatika.storage.base import Effects, StorageBackend
+from avtomatika.storage.base import StorageBackend
 
 logger = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ from avtomatika.blueprints.actions import (
 from avtomatika.blueprints.blueprint import Blueprint
 from avtomatika.blueprints.job_context import ClientConfig, JobContext
 from avtomatika.core.clock import now as clock_now
+from avtomatika.core.effects import Effects
 from avtomatika.core.records import ChildWait, HumanWait, Job, TaskSpec
 from avtomatika.core.transitions import add_tasks, end, go_to, retry_delay
 from avtomatika.engine.jobs import new_job
 from avtomatika.engine.placement import place_tasks
 from avtomatika.engine.services import Services
 from avtomatika.protocol.constants import TERMINAL_STATUSES, JobStatus
-from avtomatika.storage.base import Effects
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def _handler_failed(services: Services, job: Job, exc: Exception, now: float, ef
         job.retry_count += 1
         job.status = JobStatus.AWAITING_RETRY
         job.updated_at = now
-        effects.run_at = now + retry_delay(services.config, job.retry_count)
+        effects.run_at = now + retry_delay(services.config.retry_policy, job.retry_count)
         return
     end(job, JobStatus.QUARANTINED, now, effects, message)
 

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 
 from avtomatika.core.clock import now as clock_now
+from avtomatika.core.effects import Effects
 from avtomatika.core.records import Job, TaskRecord, TaskState
 from avtomatika.core.transitions import (
     branch_result,
@@ -25,7 +26,7 @@ from avtomatika.engine.dispatcher import takes_no_tasks
 from avtomatika.engine.services import Change, Services
 from avtomatika.errors import StorageUnavailable
 from avtomatika.protocol.constants import JobStatus
-from avtomatika.storage.base import Effects, task_deadline_key, worker_deadline_key
+from avtomatika.storage.base import task_deadline_key, worker_deadline_key
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ class Watcher:
         effects.drop_tasks.remove(record.task_id)
         effects.cancel_tasks.append(record.task_id)
         error = {"code": "TIMEOUT_ERROR", "message": f"Task '{active.spec.type}' exceeded its deadline"}
-        return task_failed(job, active, error, now, self._services.config, effects)
+        return task_failed(job, active, error, now, self._services.config.retry_policy, effects)
 
     async def _worker_expired(self, worker_id: str) -> None:
         storage = self._services.storage
@@ -198,4 +199,6 @@ class Watcher:
         if record.state == TaskState.QUEUED:
             return Change(None, redispatch(job, active, now, Effects(drop_tasks=[record.task_id])))
         error = {"code": "TIMEOUT_ERROR", "message": f"Worker {record.worker_id} died while running the task"}
-        return Change(None, task_failed(job, active, error, now, self._services.config, Effects()))
+        return Change(
+            None, task_failed(job, active, error, now, self._services.config.retry_policy, Effects())
+        )

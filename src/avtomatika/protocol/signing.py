@@ -10,7 +10,7 @@ import hashlib
 import hmac
 from typing import Any
 
-from avtomatika.core.codec import encode_sorted
+from avtomatika.protocol.canonical import encode_sorted
 
 PLACEHOLDER_TOKEN = "your-secret-worker-token"
 """The SDK's default token; it never signs with it, so neither do we."""

@@ -3,7 +3,8 @@
 import importlib
 from typing import Any
 
-from avtomatika.storage.base import Effects, RunLease, StorageBackend
+from avtomatika.core.effects import Effects
+from avtomatika.storage.base import RunLease, StorageBackend
 from avtomatika.storage.memory.backend import MemoryStorage
 
 __all__ = ["Effects", "MemoryStorage", "RunLease", "StorageBackend"]

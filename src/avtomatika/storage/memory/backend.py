@@ -11,16 +11,10 @@ from collections.abc import Sequence
 from msgspec.structs import replace
 
 from avtomatika.core import clock
+from avtomatika.core.effects import Effects
 from avtomatika.core.records import HeartbeatUpdate, Job, TaskRecord, WorkerRecord
 from avtomatika.protocol.constants import TERMINAL_STATUSES
-from avtomatika.storage.base import (
-    Effects,
-    IdempotencyClaim,
-    KeyHolder,
-    RunLease,
-    StorageBackend,
-    WorkerLoad,
-)
+from avtomatika.storage.base import IdempotencyClaim, KeyHolder, RunLease, StorageBackend, WorkerLoad
 from avtomatika.storage.memory.copy import clone, pack_job, unpack_job
 from avtomatika.storage.memory.deadlines import DeadlineIndex
 from avtomatika.storage.memory.idempotency import IdempotencyKeys

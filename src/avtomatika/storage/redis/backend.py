@@ -32,15 +32,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from avtomatika.core import clock
+from avtomatika.core.effects import Effects
 from avtomatika.core.records import HeartbeatUpdate, Job, TaskRecord, TaskState, WorkerRecord
-from avtomatika.storage.base import (
-    Effects,
-    IdempotencyClaim,
-    KeyHolder,
-    RunLease,
-    StorageBackend,
-    WorkerLoad,
-)
+from avtomatika.storage.base import IdempotencyClaim, KeyHolder, RunLease, StorageBackend, WorkerLoad
 from avtomatika.storage.redis.codec import (
     JOB_DECODER,
     TASK_DECODER,

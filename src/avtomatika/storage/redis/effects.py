@@ -11,9 +11,10 @@ from typing import Literal
 
 from msgspec.structs import replace
 
+from avtomatika.core.effects import Effects
 from avtomatika.core.records import Job, TaskRecord
 from avtomatika.protocol.constants import TERMINAL_STATUSES
-from avtomatika.storage.base import Effects, IdempotencyClaim
+from avtomatika.storage.base import IdempotencyClaim
 from avtomatika.storage.redis.codec import pack
 
 Arg = str | bytes | int | float
