@@ -113,9 +113,8 @@ class OrchestratorEngine:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.API_HOST, self.config.API_PORT, backlog=2048)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self.config.API_PORT
+        addresses = self._runner.addresses  # (host, port, ...) of each bound socket; port 0 is resolved
+        self.port = int(addresses[0][1]) if addresses else self.config.API_PORT
         logger.info("Orchestrator listening on %s:%s", self.config.API_HOST, self.port)
 
     async def stop(self) -> None:
