@@ -70,14 +70,16 @@ class Dispatcher:
         ranked = [
             (worker, load.total)
             for worker, load in zip(eligible, loads, strict=True)
-            if not takes_no_tasks(worker, load, now, self._config)
+            if not takes_no_tasks(worker, load, now, self._config.poll_silence_limit)
         ]
         if not ranked:
             return None
         if spec.dispatch_strategy == "round_robin":
             counter = self._round_robin.setdefault(spec.type, itertools.count())
             return ranked[next(counter) % len(ranked)][0]
-        return _STRATEGIES.get(spec.dispatch_strategy, _default)(ranked, spec, self._config)
+        return _STRATEGIES.get(spec.dispatch_strategy, _default)(
+            ranked, spec, self._config.DISPATCHER_SOFT_LIMIT
+        )
 
     def build_task(self, job: Job, active: ActiveTask, worker: WorkerRecord, now: float) -> TaskRecord:
         spec = active.spec
@@ -110,12 +112,12 @@ class Dispatcher:
         )
 
 
-def takes_no_tasks(worker: WorkerRecord, load: WorkerLoad, now: float, config: Config) -> bool:
+def takes_no_tasks(worker: WorkerRecord, load: WorkerLoad, now: float, silence_limit: float) -> bool:
     """A worker with a free slot that has not polled for longer than a long-poll lasts (plus a
     grace): its task channel is wedged, though it may still heartbeat. A full worker does not
     poll by design, so it is never judged by this."""
     silent_since = max(worker.last_poll, worker.registered_at)
-    return load.running < _capacity(worker) and now - silent_since > config.poll_silence_limit
+    return load.running < _capacity(worker) and now - silent_since > silence_limit
 
 
 def _deadline(start: float, seconds: float | None) -> float | None:
@@ -126,7 +128,7 @@ def _capacity(worker: WorkerRecord) -> int:
     return max(worker.resources.max_concurrent_tasks, 1)
 
 
-def _default(ranked: list[Ranked], spec: TaskSpec, config: Config) -> WorkerRecord:
+def _default(ranked: list[Ranked], spec: TaskSpec, soft_limit: int) -> WorkerRecord:
     """Hot workers first, then the least loaded relative to capacity, then cheapest, then most reputable."""
     return min(
         ranked,
@@ -139,28 +141,28 @@ def _default(ranked: list[Ranked], spec: TaskSpec, config: Config) -> WorkerReco
     )[0]
 
 
-def _least_connections(ranked: list[Ranked], spec: TaskSpec, config: Config) -> WorkerRecord:
+def _least_connections(ranked: list[Ranked], spec: TaskSpec, soft_limit: int) -> WorkerRecord:
     return min(ranked, key=lambda r: (r[1], -r[0].reputation))[0]
 
 
-def _cheapest(ranked: list[Ranked], spec: TaskSpec, config: Config) -> WorkerRecord:
+def _cheapest(ranked: list[Ranked], spec: TaskSpec, soft_limit: int) -> WorkerRecord:
     return min(ranked, key=lambda r: (cost_of(r[0], spec.type), r[1] / _capacity(r[0])))[0]
 
 
-def _best_value(ranked: list[Ranked], spec: TaskSpec, config: Config) -> WorkerRecord:
+def _best_value(ranked: list[Ranked], spec: TaskSpec, soft_limit: int) -> WorkerRecord:
     return min(ranked, key=lambda r: (cost_of(r[0], spec.type) / max(r[0].reputation, 1e-6), r[1]))[0]
 
 
-def _overflow(ranked: list[Ranked], spec: TaskSpec, config: Config) -> WorkerRecord:
+def _overflow(ranked: list[Ranked], spec: TaskSpec, soft_limit: int) -> WorkerRecord:
     """Cheapest worker whose backlog is under the soft limit; otherwise the shortest backlog."""
     by_cost = sorted(ranked, key=lambda r: cost_of(r[0], spec.type))
     for worker, load in by_cost:
-        if load - _capacity(worker) < config.DISPATCHER_SOFT_LIMIT:
+        if load - _capacity(worker) < soft_limit:
             return worker
     return min(by_cost, key=lambda r: r[1] - _capacity(r[0]))[0]
 
 
-_STRATEGIES: dict[str, Callable[[list[Ranked], TaskSpec, Config], WorkerRecord]] = {
+_STRATEGIES: dict[str, Callable[[list[Ranked], TaskSpec, int], WorkerRecord]] = {
     "default": _default,
     "least_connections": _least_connections,
     "cheapest": _cheapest,

@@ -64,18 +64,18 @@ async def apply_result(services: Services, worker_id: str, result: TaskResult) -
 
 
 async def _adjust_reputation(services: Services, worker_id: str, result: TaskResult) -> None:
-    config = services.config
+    reputation = services.config.reputation
     if result.status != ResultStatus.FAILURE:
         worker = await services.dispatcher.worker(worker_id)
         # A worker already at full reputation has nothing to gain; skip the write on the hot path.
-        if config.REPUTATION_REWARD_SUCCESS > 0 and (worker is None or worker.reputation < 1.0):
-            await services.storage.adjust_reputation(worker_id, config.REPUTATION_REWARD_SUCCESS)
+        if reputation.reward_success > 0 and (worker is None or worker.reputation < 1.0):
+            await services.storage.adjust_reputation(worker_id, reputation.reward_success)
         return
     code = error_dict(result.error)["code"]
     if code == ErrorCode.CONTRACT_VIOLATION_ERROR:
-        penalty = config.REPUTATION_PENALTY_CONTRACT_VIOLATION
+        penalty = reputation.penalty_contract_violation
     elif code in QUARANTINE_CODES:
-        penalty = config.REPUTATION_PENALTY_TASK_FAILURE
+        penalty = reputation.penalty_task_failure
     else:
         return
     await services.storage.adjust_reputation(worker_id, -penalty)

@@ -143,7 +143,7 @@ class Watcher:
         now = clock_now()
         worker = await storage.get_worker(record.worker_id)
         load = (await storage.worker_loads([record.worker_id]))[0]
-        if worker is not None and not takes_no_tasks(worker, load, now, config):
+        if worker is not None and not takes_no_tasks(worker, load, now, config.poll_silence_limit):
             due = [d for d in (record.dispatch_deadline, record.result_deadline) if d is not None]
             await storage.set_deadline(
                 task_deadline_key(record.task_id), min([now + config.poll_silence_limit, *due])
