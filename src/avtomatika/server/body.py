@@ -6,7 +6,7 @@ import msgspec
 from aiohttp import web
 
 from avtomatika.core.codec import decode, encode
-from avtomatika.server.responses import bad_request
+from avtomatika.errors import InvalidRequest
 
 T = TypeVar("T")
 
@@ -17,15 +17,15 @@ async def read_object(request: web.Request, *, allow_empty: bool = False) -> dic
     if not raw.strip():
         if allow_empty:
             return None
-        raise bad_request("Request body is empty; a JSON object is required")
+        raise InvalidRequest("Request body is empty; a JSON object is required")
     try:
         value = decode(raw)
     except msgspec.DecodeError as exc:
-        raise bad_request("Request body is not valid JSON", str(exc)) from None
+        raise InvalidRequest("Request body is not valid JSON", str(exc)) from None
     if value is None and allow_empty:
         return None
     if not isinstance(value, dict):
-        raise bad_request(f"Request body must be a JSON object, got {type(value).__name__}")
+        raise InvalidRequest(f"Request body must be a JSON object, got {type(value).__name__}")
     return value
 
 
@@ -33,7 +33,7 @@ def convert(value: dict[str, Any], kind: type[T], what: str) -> T:
     try:
         return msgspec.convert(value, kind)
     except msgspec.ValidationError as exc:
-        raise bad_request(f"Invalid {what}: {exc}", str(exc)) from None
+        raise InvalidRequest(f"Invalid {what}: {exc}", str(exc)) from None
 
 
 def json_response(value: Any, status: int = 200) -> web.Response:
