@@ -1,4 +1,4 @@
-"""Request bodies: parsed once with msgspec, with errors that name the field."""
+"""Request parsing: bodies (once, with msgspec) and query parameters; errors name the field."""
 
 from typing import Any, TypeVar
 
@@ -34,6 +34,20 @@ def convert(value: dict[str, Any], kind: type[T], what: str) -> T:
         return msgspec.convert(value, kind)
     except msgspec.ValidationError as exc:
         raise InvalidRequest(f"Invalid {what}: {exc}", str(exc)) from None
+
+
+def int_query(request: web.Request, name: str, default: int, maximum: int) -> int:
+    """Query parameter ``name`` as an integer from 0 to ``maximum``; ``default`` when absent."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequest(f"Query parameter '{name}' must be an integer, got {raw!r}") from None
+    if not 0 <= value <= maximum:
+        raise InvalidRequest(f"Query parameter '{name}' must be between 0 and {maximum}")
+    return value
 
 
 def json_response(value: Any, status: int = 200) -> web.Response:

@@ -13,7 +13,7 @@ from avtomatika.engine.services import Services
 from avtomatika.errors import BlueprintError, InvalidRequest, NotFound
 from avtomatika.protocol.constants import CLIENT_TOKEN_HEADER, IDEMPOTENCY_KEY_HEADER
 from avtomatika.server.app_keys import SERVICES_KEY
-from avtomatika.server.body import convert, json_response, read_object
+from avtomatika.server.body import convert, int_query, json_response, read_object
 from avtomatika.storage.base import IdempotencyClaim
 
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
@@ -96,23 +96,10 @@ async def cancel_job(request: web.Request) -> web.Response:
     return json_response({"status": "cancellation_request_accepted"})
 
 
-def _int_query(request: web.Request, name: str, default: int, maximum: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidRequest(f"Query parameter '{name}' must be an integer, got {raw!r}") from None
-    if not 0 <= value <= maximum:
-        raise InvalidRequest(f"Query parameter '{name}' must be between 0 and {maximum}")
-    return value
-
-
 async def list_jobs(request: web.Request) -> web.Response:
     client = authenticate(request)
-    limit = _int_query(request, "limit", 100, MAX_PAGE)
-    offset = _int_query(request, "offset", 0, 10**9)
+    limit = int_query(request, "limit", 100, MAX_PAGE)
+    offset = int_query(request, "offset", 0, 10**9)
     found = await _services(request).storage.list_jobs(client.id, limit, offset)
     return json_response([document(job) for job in found])
 
