@@ -10,16 +10,9 @@ from typing import Any, NamedTuple
 
 from avtomatika.config import Config
 from avtomatika.core.clock import now as clock_now
+from avtomatika.errors import AuthError, SignatureError
 from avtomatika.protocol import signing
 from avtomatika.protocol.constants import REPLAY_WINDOW_SECONDS
-
-
-class AuthError(Exception):
-    """Authentication failed (HTTP 401)."""
-
-
-class SignatureError(Exception):
-    """A worker message's signature or timestamp is wrong or missing (HTTP 403)."""
 
 
 class Client(NamedTuple):

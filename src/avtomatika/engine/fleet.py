@@ -9,6 +9,7 @@ from avtomatika.core.matching import satisfies
 from avtomatika.core.records import HeartbeatUpdate, Job, TaskRecord, TaskSpec, TaskState, WorkerRecord
 from avtomatika.core.transitions import go_to, live_task, redispatch
 from avtomatika.engine.services import Change, Services
+from avtomatika.errors import UnknownWorker
 from avtomatika.protocol.constants import JobStatus
 from avtomatika.protocol.models import Heartbeat, HeartbeatResponse, WorkerEventPayload, WorkerRegistration
 
@@ -19,10 +20,6 @@ JITTER_MS = 2000
 interval, so a jittered heartbeat still lands well inside the worker's TTL."""
 HAND_BACK_LIMIT = 10_000
 STEAL_SAMPLE = 10
-
-
-class UnknownWorker(LookupError):
-    """The worker is not registered (never, or its record expired): it must register again."""
 
 
 async def register(services: Services, reg: WorkerRegistration) -> WorkerRecord:

@@ -5,22 +5,25 @@ import hashlib
 from typing import Any
 
 from avtomatika.core.codec import encode_sorted, to_builtins
+from avtomatika.errors import InvalidRequest
 from avtomatika.protocol.constants import IDEMPOTENCY_KEY_HEADER
 from avtomatika.storage.base import IdempotencyClaim
 
 MAX_KEY_LENGTH = 255
 
 
+def _bad_key(problem: str) -> InvalidRequest:
+    return InvalidRequest(f"{IDEMPOTENCY_KEY_HEADER} header {problem}", {"header": IDEMPOTENCY_KEY_HEADER})
+
+
 def parse_key(raw: str) -> str:
     """The header's value, if it is 1 to ``MAX_KEY_LENGTH`` printable ASCII characters."""
     if not raw:
-        raise ValueError(f"{IDEMPOTENCY_KEY_HEADER} header must not be empty")
+        raise _bad_key("must not be empty")
     if len(raw) > MAX_KEY_LENGTH:
-        raise ValueError(
-            f"{IDEMPOTENCY_KEY_HEADER} header is {len(raw)} characters long; at most {MAX_KEY_LENGTH}"
-        )
+        raise _bad_key(f"is {len(raw)} characters long; at most {MAX_KEY_LENGTH}")
     if not all(" " <= char <= "~" for char in raw):
-        raise ValueError(f"{IDEMPOTENCY_KEY_HEADER} header must be printable ASCII characters only")
+        raise _bad_key("must be printable ASCII characters only")
     return raw
 
 

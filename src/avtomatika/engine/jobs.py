@@ -9,17 +9,9 @@ from avtomatika.core.effects import Effects
 from avtomatika.core.records import Job
 from avtomatika.core.transitions import end, go_to, new_id
 from avtomatika.engine.services import Change, Services
-from avtomatika.errors import IdempotencyKeyReused
+from avtomatika.errors import IdempotencyKeyReused, InvalidRequest, JobNotFound, JobStateConflict
 from avtomatika.protocol.constants import IDEMPOTENCY_KEY_HEADER, TERMINAL_STATUSES, JobStatus
 from avtomatika.storage.base import IdempotencyClaim
-
-
-class JobNotFound(LookupError):
-    pass
-
-
-class JobStateConflict(Exception):
-    """The job is not in a status that allows the operation."""
 
 
 def new_job(
@@ -112,7 +104,7 @@ async def approve(services: Services, job_id: str, client_id: str, decision: str
         target = job.human.transitions.get(decision)
         if target is None:
             allowed = ", ".join(sorted(job.human.transitions))
-            raise ValueError(f"Unknown decision '{decision}'; expected one of: {allowed}")
+            raise InvalidRequest(f"Unknown decision '{decision}'; expected one of: {allowed}")
         job.human = None
         job.state_history["approval_decision"] = decision
         return Change(True, go_to(job, target, clock_now(), Effects()))

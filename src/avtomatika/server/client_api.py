@@ -5,16 +5,15 @@ from typing import Annotated, Any
 import msgspec
 from aiohttp import web
 
-from avtomatika.access.identity import AuthError, Client
+from avtomatika.access.identity import Client
 from avtomatika.blueprints.blueprint import Blueprint
 from avtomatika.core.documents import document, worker_document
 from avtomatika.engine import idempotency, jobs
 from avtomatika.engine.services import Services
-from avtomatika.errors import BlueprintError, IdempotencyKeyReused
+from avtomatika.errors import BlueprintError, InvalidRequest, NotFound
 from avtomatika.protocol.constants import CLIENT_TOKEN_HEADER, IDEMPOTENCY_KEY_HEADER
 from avtomatika.server.app_keys import SERVICES_KEY
-from avtomatika.server.body import convert, json_response, read_object
-from avtomatika.server.responses import ApiError, bad_request, conflict, not_found, unauthorized
+from avtomatika.server.body import convert, int_query, json_response, read_object
 from avtomatika.storage.base import IdempotencyClaim
 
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
@@ -23,7 +22,10 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 """Set on a create answered with the job an earlier request with the same key made."""
 
 
-class CreateJobRequest(msgspec.Struct):
+class CreateJobRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """The create body (protocol.md §4.1): an unknown field (a typo such as ``webhok_url``) is a
+    400 naming it, not a setting silently dropped."""
+
     initial_data: dict[str, Any] = msgspec.field(default_factory=dict)
     webhook_url: str | None = None
     dispatch_timeout: Seconds | None = None
@@ -37,10 +39,7 @@ def _services(request: web.Request) -> Services:
 
 
 def authenticate(request: web.Request) -> Client:
-    try:
-        return _services(request).clients.authenticate(request.headers.get(CLIENT_TOKEN_HEADER))
-    except AuthError as exc:
-        raise unauthorized(str(exc)) from None
+    return _services(request).clients.authenticate(request.headers.get(CLIENT_TOKEN_HEADER))
 
 
 def _idempotency_claim(
@@ -49,10 +48,7 @@ def _idempotency_claim(
     raw = request.headers.get(IDEMPOTENCY_KEY_HEADER)
     if raw is None:
         return None
-    try:
-        key = idempotency.parse_key(raw)
-    except ValueError as exc:
-        raise bad_request(str(exc), {"header": IDEMPOTENCY_KEY_HEADER}) from None
+    key = idempotency.parse_key(raw)
     ttl = _services(request).config.IDEMPOTENCY_KEY_TTL_SECONDS
     return idempotency.claim(client.id, key, idempotency.fingerprint(bp.name, body), ttl)
 
@@ -62,7 +58,7 @@ def create_job_handler(bp: Blueprint) -> Any:
         client = authenticate(request)
         body = convert(await read_object(request) or {}, CreateJobRequest, "job request")
         if body.webhook_url is not None and not body.webhook_url.startswith(("http://", "https://")):
-            raise bad_request("webhook_url must be an http:// or https:// URL")
+            raise InvalidRequest("webhook_url must be an http:// or https:// URL")
         claim = _idempotency_claim(request, client, bp, body)
         job = jobs.new_job(
             bp,
@@ -74,10 +70,7 @@ def create_job_handler(bp: Blueprint) -> Any:
             security=body.security,
             metadata=body.metadata,
         )
-        try:
-            job_id = await jobs.create(_services(request), job, claim)
-        except IdempotencyKeyReused as exc:
-            raise ApiError(409, "idempotency_key_reused", str(exc), {"job_id": exc.job_id}) from None
+        job_id = await jobs.create(_services(request), job, claim)
         response = json_response({"status": "accepted", "job_id": job_id}, status=202)
         if job_id != job.id:
             response.headers[REPLAYED_HEADER] = "true"
@@ -88,10 +81,7 @@ def create_job_handler(bp: Blueprint) -> Any:
 
 async def get_job(request: web.Request) -> web.Response:
     client = authenticate(request)
-    try:
-        job = await jobs.get_owned(_services(request), request.match_info["job_id"], client.id)
-    except jobs.JobNotFound:
-        raise not_found(f"Job {request.match_info['job_id']} not found") from None
+    job = await jobs.get_owned(_services(request), request.match_info["job_id"], client.id)
     doc = document(job)
     fields = request.query.get("fields")
     if fields:
@@ -102,33 +92,14 @@ async def get_job(request: web.Request) -> web.Response:
 
 async def cancel_job(request: web.Request) -> web.Response:
     client = authenticate(request)
-    job_id = request.match_info["job_id"]
-    try:
-        await jobs.cancel(_services(request), job_id, client.id)
-    except jobs.JobNotFound:
-        raise not_found(f"Job {job_id} not found") from None
-    except jobs.JobStateConflict as exc:
-        raise conflict(str(exc)) from None
+    await jobs.cancel(_services(request), request.match_info["job_id"], client.id)
     return json_response({"status": "cancellation_request_accepted"})
-
-
-def _int_query(request: web.Request, name: str, default: int, maximum: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad_request(f"Query parameter '{name}' must be an integer, got {raw!r}") from None
-    if not 0 <= value <= maximum:
-        raise bad_request(f"Query parameter '{name}' must be between 0 and {maximum}")
-    return value
 
 
 async def list_jobs(request: web.Request) -> web.Response:
     client = authenticate(request)
-    limit = _int_query(request, "limit", 100, MAX_PAGE)
-    offset = _int_query(request, "offset", 0, 10**9)
+    limit = int_query(request, "limit", 100, MAX_PAGE)
+    offset = int_query(request, "offset", 0, 10**9)
     found = await _services(request).storage.list_jobs(client.id, limit, offset)
     return json_response([document(job) for job in found])
 
@@ -144,7 +115,7 @@ async def blueprint_graph(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     bp = _services(request).blueprints.get(name)
     if bp is None:
-        raise not_found(f"Blueprint '{name}' not found")
+        raise NotFound(f"Blueprint '{name}' not found")
     return web.Response(text=bp.render_graph(), content_type="text/vnd.graphviz")
 
 
@@ -152,7 +123,7 @@ def unknown_endpoint(endpoints: list[str]) -> Any:
     async def handler(request: web.Request) -> web.Response:
         authenticate(request)
         known = ", ".join(sorted(endpoints)) or "none"
-        raise not_found(f"No blueprint accepts jobs at {request.path}; known endpoints: {known}")
+        raise NotFound(f"No blueprint accepts jobs at {request.path}; known endpoints: {known}")
 
     return handler
 

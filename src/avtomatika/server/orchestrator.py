@@ -22,7 +22,7 @@ from avtomatika.engine.executor import JobExecutor
 from avtomatika.engine.services import JobFinishedCallback, Services
 from avtomatika.engine.watcher import Watcher
 from avtomatika.engine.webhooks import WebhookSender
-from avtomatika.errors import BlueprintError
+from avtomatika.errors import BlueprintError, JobNotFound, JobStateConflict
 from avtomatika.observability.logging import setup_logging
 from avtomatika.server.app import add_routes, new_app
 from avtomatika.server.app_keys import (
@@ -172,7 +172,7 @@ class OrchestratorEngine:
         """Cancel any job; False if it does not exist or already ended."""
         try:
             await jobs.cancel(self.services, job_id, None)
-        except (jobs.JobNotFound, jobs.JobStateConflict):
+        except (JobNotFound, JobStateConflict):
             return False
         return True
 

@@ -7,7 +7,6 @@ from avtomatika.engine import jobs
 from avtomatika.server.app_keys import SERVICES_KEY
 from avtomatika.server.body import convert, json_response, read_object
 from avtomatika.server.client_api import authenticate
-from avtomatika.server.responses import bad_request, conflict, not_found
 
 
 class ApprovalRequest(msgspec.Struct):
@@ -23,14 +22,7 @@ async def approval(request: web.Request) -> web.Response:
     client = authenticate(request)
     job_id = request.match_info["job_id"]
     body = convert(await read_object(request) or {}, ApprovalRequest, "approval")
-    try:
-        await jobs.approve(request.app[SERVICES_KEY], job_id, client.id, body.decision)
-    except jobs.JobNotFound:
-        raise not_found(f"Job {job_id} not found") from None
-    except jobs.JobStateConflict as exc:
-        raise conflict(str(exc)) from None
-    except ValueError as exc:
-        raise bad_request(str(exc)) from None
+    await jobs.approve(request.app[SERVICES_KEY], job_id, client.id, body.decision)
     return json_response({"status": "approval_received", "job_id": job_id})
 
 

@@ -12,9 +12,9 @@ from aiohttp import WSMsgType, web
 
 from avtomatika.core.codec import decode, encode
 from avtomatika.engine import fleet
+from avtomatika.errors import Forbidden, Unauthorized
 from avtomatika.protocol.models import WorkerCommand, WorkerEventPayload
 from avtomatika.server.app_keys import SERVICES_KEY
-from avtomatika.server.responses import ApiError
 from avtomatika.server.worker_api import EVENT_SIGNATURE_EXCLUDE, identify, verify
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ async def _inbound_event(request: web.Request, worker_id: str, text: str) -> Non
         verify(request, identify(request, worker_id), raw, exclude=EVENT_SIGNATURE_EXCLUDE)
         event = msgspec.convert(raw, WorkerEventPayload)
         await fleet.apply_event(request.app[SERVICES_KEY], worker_id, event)
-    except (ValueError, ApiError, msgspec.MsgspecError) as exc:
+    except (ValueError, Unauthorized, Forbidden, msgspec.MsgspecError) as exc:
         logger.warning("Ignored WebSocket frame from worker %s: %s", worker_id, exc)
 
 

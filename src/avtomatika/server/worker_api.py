@@ -6,11 +6,11 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from avtomatika.access.identity import AuthError, SignatureError, WorkerIdentity, check_signature
+from avtomatika.access.identity import WorkerIdentity, check_signature
 from avtomatika.core.codec import encode
 from avtomatika.engine import fleet, results
 from avtomatika.engine.services import Services
-from avtomatika.errors import StorageUnavailable
+from avtomatika.errors import Forbidden, InvalidRequest, StorageUnavailable
 from avtomatika.protocol.constants import (
     PROTOCOL_VERSION,
     VERSION_HEADER,
@@ -20,7 +20,6 @@ from avtomatika.protocol.constants import (
 from avtomatika.protocol.models import Heartbeat, TaskResult, WorkerEventPayload, WorkerRegistration
 from avtomatika.server.app_keys import SERVICES_KEY
 from avtomatika.server.body import convert, json_response, read_object
-from avtomatika.server.responses import bad_request, forbidden, not_found, unauthorized
 
 _WORKER_ID = re.compile(WORKER_ID_PATTERN)
 T = TypeVar("T")
@@ -35,20 +34,12 @@ def _services(request: web.Request) -> Services:
 
 def identify(request: web.Request, worker_id: object) -> WorkerIdentity:
     if not isinstance(worker_id, str) or not worker_id:
-        raise bad_request("worker_id (a non-empty string) is required")
-    try:
-        return _services(request).worker_auth.authenticate(
-            request.headers.get(WORKER_TOKEN_HEADER), worker_id
-        )
-    except AuthError as exc:
-        raise unauthorized(str(exc)) from None
+        raise InvalidRequest("worker_id (a non-empty string) is required")
+    return _services(request).worker_auth.authenticate(request.headers.get(WORKER_TOKEN_HEADER), worker_id)
 
 
 def verify(request: web.Request, identity: WorkerIdentity, raw: dict[str, Any], **kwargs: Any) -> None:
-    try:
-        check_signature(_services(request).config, identity, raw, **kwargs)
-    except SignatureError as exc:
-        raise forbidden(str(exc)) from None
+    check_signature(_services(request).config, identity, raw, **kwargs)
 
 
 async def read_signed(
@@ -70,7 +61,7 @@ async def read_signed(
 async def register(request: web.Request) -> web.Response:
     _, registration = await read_signed(request, WorkerRegistration, "WorkerRegistration payload")
     if not _WORKER_ID.match(registration.worker_id):
-        raise bad_request(f"worker_id '{registration.worker_id}' must match {WORKER_ID_PATTERN}")
+        raise InvalidRequest(f"worker_id '{registration.worker_id}' must match {WORKER_ID_PATTERN}")
     await fleet.register(_services(request), registration)
     sent = request.headers.get(VERSION_HEADER)
     warning = None
@@ -120,14 +111,11 @@ async def heartbeat(request: web.Request) -> web.Response:
     if raw is not None:
         raw.setdefault("worker_id", identity.worker_id)
         if raw["worker_id"] != identity.worker_id:
-            raise forbidden(f"Heartbeat for '{raw['worker_id']}' sent on the path of '{identity.worker_id}'")
+            raise Forbidden(f"Heartbeat for '{raw['worker_id']}' sent on the path of '{identity.worker_id}'")
         # A departing worker's last "offline" beat is accepted unsigned (protocol.md §11 #4).
         verify(request, identity, raw, required=raw.get("status") != "offline")
         beat = convert(raw, Heartbeat, "Heartbeat payload")
-    try:
-        response = await fleet.heartbeat(_services(request), identity.worker_id, beat)
-    except fleet.UnknownWorker:
-        raise not_found(f"Worker '{identity.worker_id}' not found; register again") from None
+    response = await fleet.heartbeat(_services(request), identity.worker_id, beat)
     return json_response(response)
 
 
