@@ -61,20 +61,10 @@ class WorkerAuthenticator:
 
     def __init__(self, config: Config) -> None:
         self._config = config
-        self._individual: dict[str, str] = {}
-
-    def set_individual_token(self, worker_id: str, token: str) -> None:
-        """Once a worker has its own token, the global token no longer speaks for it."""
-        self._individual[worker_id] = token
 
     def authenticate(self, token: str | None, worker_id: str) -> WorkerIdentity:
         if not token:
             raise AuthError("Missing X-Worker-Token header")
-        own = self._individual.get(worker_id)
-        if own is not None:
-            if _equal(token, own):
-                return WorkerIdentity(worker_id, token)
-            raise AuthError(f"Invalid individual token for worker '{worker_id}'")
         shared = self._config.GLOBAL_WORKER_TOKEN
         if shared and _equal(token, shared):
             return WorkerIdentity(worker_id, token)

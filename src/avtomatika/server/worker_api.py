@@ -17,7 +17,13 @@ from avtomatika.protocol.constants import (
     WORKER_ID_PATTERN,
     WORKER_TOKEN_HEADER,
 )
-from avtomatika.protocol.models import Heartbeat, TaskResult, WorkerEventPayload, WorkerRegistration
+from avtomatika.protocol.models import (
+    Heartbeat,
+    RegistrationResponse,
+    TaskResult,
+    WorkerEventPayload,
+    WorkerRegistration,
+)
 from avtomatika.server.app_keys import SERVICES_KEY
 from avtomatika.server.body import convert, json_response, read_object
 
@@ -67,7 +73,7 @@ async def register(request: web.Request) -> web.Response:
     warning = None
     if sent and sent != PROTOCOL_VERSION:
         warning = f"Protocol version mismatch! Worker speaks {sent}, orchestrator speaks {PROTOCOL_VERSION}."
-    return json_response({"status": "registered", "version": PROTOCOL_VERSION, "warning": warning})
+    return json_response(RegistrationResponse(status="registered", version=PROTOCOL_VERSION, warning=warning))
 
 
 async def next_task(request: web.Request) -> web.StreamResponse:
