@@ -115,3 +115,58 @@ async def test_raising_handler_is_retried_then_quarantined_with_tracebacks(
     for record in records:
         assert 'raise RuntimeError("handler code broke")' in full_text(record)
         assert __file__ in full_text(record)
+
+
+REGISTRATION_LOGGER = "avtomatika.blueprints.blueprint"
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == REGISTRATION_LOGGER]
+
+
+def test_parameter_only_initial_data_could_supply_is_warned_about_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bp = Blueprint(name="no_tasks", api_version="v1", api_endpoint="/jobs/no_tasks")
+
+    @bp.handler(is_start=True)
+    async def start(intial_data: dict[str, Any], state_history: dict[str, Any], actions: ActionFactory) -> None:
+        state_history["seen"] = True
+        actions.go_to("done")
+
+    @bp.handler(is_end=True)
+    async def done(seen: bool) -> None:
+        return None
+
+    caplog.set_level(logging.WARNING, REGISTRATION_LOGGER)
+    bp.validate()
+    bp.validate()
+    (message,) = warnings_of(caplog)
+    assert "Blueprint 'no_tasks', state 'start': handler" in message
+    assert "start" in message and __file__ in message
+    assert "asks for 'intial_data'" in message and "did you mean 'initial_data'?" in message
+
+
+def test_no_warning_when_a_task_or_an_unknown_write_could_supply_the_parameter(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with_task = Blueprint(name="with_task")
+
+    @with_task.handler(is_start=True)
+    async def start(actions: ActionFactory) -> None:
+        actions.dispatch_task("t", {}, transitions={"success": "use"})
+
+    @with_task.handler(is_end=True)
+    async def use(output_path: str) -> None:
+        return None
+
+    computed = Blueprint(name="computed_write")
+
+    @computed.handler(is_start=True)
+    async def begin(state_history: dict[str, Any], initial_data: dict[str, Any]) -> None:
+        state_history[initial_data["key"]] = 1
+
+    caplog.set_level(logging.WARNING, REGISTRATION_LOGGER)
+    with_task.validate()
+    computed.validate()
+    assert warnings_of(caplog) == []

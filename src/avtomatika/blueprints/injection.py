@@ -47,7 +47,8 @@ def location(func: Callable[..., Any]) -> str:
     return "<unknown>" if code is None else f"{code.co_filename}:{code.co_firstlineno}"
 
 
-def _hint(name: str) -> str:
+def did_you_mean(name: str) -> str:
+    """A hint when ``name`` looks like a misspelt JobContext field, else an empty string."""
     close = difflib.get_close_matches(name, ("context", *JobContext._fields), n=1, cutoff=0.85)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
@@ -138,7 +139,7 @@ class InjectionPlan:
                     raise MissingHandlerArgument(
                         f"Blueprint '{self.blueprint}', state '{self.state}': handler '{self.handler}' "
                         f"({self.location}) needs argument '{name}', which is neither a JobContext "
-                        f"field nor a key of state_history or initial_data{_hint(name)}"
+                        f"field nor a key of state_history or initial_data{did_you_mean(name)}"
                     )
                 continue
             arguments[name] = value
