@@ -130,7 +130,9 @@ def test_parameter_only_initial_data_could_supply_is_warned_about_once(
     bp = Blueprint(name="no_tasks", api_version="v1", api_endpoint="/jobs/no_tasks")
 
     @bp.handler(is_start=True)
-    async def start(intial_data: dict[str, Any], state_history: dict[str, Any], actions: ActionFactory) -> None:
+    async def start(
+        intial_data: dict[str, Any], state_history: dict[str, Any], actions: ActionFactory
+    ) -> None:
         state_history["seen"] = True
         actions.go_to("done")
 
@@ -143,8 +145,9 @@ def test_parameter_only_initial_data_could_supply_is_warned_about_once(
     bp.validate()
     (message,) = warnings_of(caplog)
     assert "Blueprint 'no_tasks', state 'start': handler" in message
-    assert "start" in message and __file__ in message
-    assert "asks for 'intial_data'" in message and "did you mean 'initial_data'?" in message
+    assert __file__ in message
+    assert "asks for 'intial_data'" in message
+    assert "did you mean 'initial_data'?" in message
 
 
 def test_no_warning_when_a_task_or_an_unknown_write_could_supply_the_parameter(

@@ -167,7 +167,9 @@ class ActionFactory:
             return
         for target in targets:
             if not self._state_exists(target):
-                raise ActionError(f"{where}: {field} names '{target}', which is not a state of this blueprint")
+                raise ActionError(
+                    f"{where}: {field} names '{target}', which is not a state of this blueprint"
+                )
 
     def go_to(self, state: str) -> None:
         """Move the job to ``state`` and run its handler next."""

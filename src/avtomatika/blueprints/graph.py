@@ -138,7 +138,9 @@ def _history_key(use: ast.AST, parent: ast.AST | None) -> str | None:
         key = parent.slice
         if not isinstance(parent.ctx, ast.Store):
             return ""
-        return key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) and key.value else None
+        return (
+            key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) and key.value else None
+        )
     if isinstance(parent, ast.Attribute) and parent.value is use:
         return "" if parent.attr in _READING_MEMBERS else None
     if isinstance(parent, ast.Compare) and use in parent.comparators:
@@ -150,7 +152,11 @@ def _history_keys(function: ast.AST) -> frozenset[str] | None:
     parents = {id(child): node for node in ast.walk(function) for child in ast.iter_child_nodes(node)}
     keys: set[str] = set()
     for node in ast.walk(function):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _is_actions(node.func.value):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and _is_actions(node.func.value)
+        ):
             if node.func.attr in _OPEN_DATA_ACTIONS:
                 return None
             if node.func.attr in _ACTION_KEYS:

@@ -94,7 +94,9 @@ class InjectionPlan:
         self.names: tuple[str, ...] = tuple(slot.name for slot in slots)
         # Required parameters only the job's data can supply (not JobContext fields).
         self.data_names: tuple[str, ...] = tuple(
-            slot.name for slot in slots if slot.required and slot.name not in JobContext._fields and slot.name != "context"
+            slot.name
+            for slot in slots
+            if slot.required and slot.name not in JobContext._fields and slot.name != "context"
         )
 
     @classmethod
