@@ -52,7 +52,7 @@ def test_scan_of_a_handler_without_actions_is_complete_and_empty() -> None:
     async def end(context: JobContext) -> None:
         print(context.job_id, context.state_history.get("x"))
 
-    assert scan_handler(end, "end") == graph.HandlerScan((), True)
+    assert scan_handler(end, "end") == graph.HandlerScan((), True, frozenset())
 
 
 async def _computed(actions: ActionFactory, initial_data: dict[str, Any]) -> None:
@@ -243,3 +243,21 @@ def test_render_svg_and_png(tmp_path: Path) -> None:
     assert ">ingest<" in text
     assert bp.render_graph(tmp_path / "flow.png") is None
     assert (tmp_path / "flow.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_scan_lists_the_state_history_keys_a_handler_can_add() -> None:
+    async def literal(state_history: dict[str, Any], context: JobContext, actions: ActionFactory) -> None:
+        state_history["a"] = state_history.get("b")
+        context.state_history["c"] += 1
+        if "d" in state_history:
+            actions.await_human_approval(None, None, transitions={"yes": "s"})
+
+    async def dispatching(actions: ActionFactory) -> None:
+        actions.dispatch_task("t", {}, transitions={"success": "s"})
+
+    async def updating(state_history: dict[str, Any]) -> None:
+        state_history.update({"x": 1})
+
+    assert scan_handler(literal, "s").history_keys == {"a", "c", "approval_decision"}
+    assert scan_handler(dispatching, "s").history_keys is None
+    assert scan_handler(updating, "s").history_keys is None

@@ -8,7 +8,7 @@ a message that names it instead of later, inside the dispatcher.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import msgspec
@@ -129,6 +129,7 @@ class ActionFactory:
         "_default_dispatch_timeout",
         "_default_result_timeout",
         "_events",
+        "_state_exists",
         "job_id",
     )
 
@@ -137,8 +138,13 @@ class ActionFactory:
         job_id: str,
         default_dispatch_timeout: float | None = None,
         default_result_timeout: float | None = None,
+        *,
+        state_exists: Callable[[str], bool] | None = None,
     ) -> None:
+        """``state_exists`` (the executor passes the blueprint's) makes an unknown target state
+        fail in the call that names it, so the traceback points at the handler's line."""
         self.job_id = job_id
+        self._state_exists = state_exists
         self._default_dispatch_timeout = default_dispatch_timeout
         self._default_result_timeout = default_result_timeout
         self._action: Action | None = None
@@ -156,10 +162,21 @@ class ActionFactory:
     def _set(self, method: str, action: Action) -> None:
         self._action, self._chosen_by = action, method
 
+    def _check_targets(self, where: str, field: str, targets: Iterable[str]) -> None:
+        if self._state_exists is None:
+            return
+        for target in targets:
+            if not self._state_exists(target):
+                raise ActionError(
+                    f"{where}: {field} names '{target}', which is not a state of this blueprint"
+                )
+
     def go_to(self, state: str) -> None:
         """Move the job to ``state`` and run its handler next."""
         where = self._claim("go_to")
-        self._set("go_to", GoTo(_name(where, "state", state)))
+        target = _name(where, "state", state)
+        self._check_targets(where, "state", [target])
+        self._set("go_to", GoTo(target))
 
     def dispatch_task(
         self,
@@ -195,6 +212,8 @@ class ActionFactory:
         if resource_hint is not None:
             # A new dict: the caller's params (often state_history data) stay untouched.
             spec = msgspec.structs.replace(spec, params={**spec.params, "resource_hint": resource_hint})
+        self._check_targets(where, "transitions", spec.transitions.values())
+        self._check_targets(where, "event_transitions", spec.event_transitions.values())
         self._set("dispatch_task", DispatchTask(spec))
 
     def dispatch_parallel(self, tasks: list[JSONObject], aggregate_into: str) -> None:
@@ -205,6 +224,7 @@ class ActionFactory:
         if not isinstance(tasks, list | tuple) or not tasks:
             raise ActionError(f"{where}: tasks must be a non-empty list of task dicts")
         specs = [self._parallel_spec(f"{where}, task #{i}", task) for i, task in enumerate(tasks)]
+        self._check_targets(where, "aggregate_into", [target])
         self._set("dispatch_parallel", DispatchParallel(specs, target))
 
     def await_human_approval(
@@ -216,6 +236,7 @@ class ActionFactory:
             if value is not None and not isinstance(value, str):
                 raise ActionError(f"{where}: {field} must be a string or None, got {value!r}")
         action = AwaitHuman(integration, message, _transitions(where, "transitions", transitions))
+        self._check_targets(where, "transitions", action.transitions.values())
         self._set("await_human_approval", action)
 
     def run_blueprint(
@@ -236,6 +257,7 @@ class ActionFactory:
             dispatch_timeout=_timeout(where, "dispatch_timeout", dispatch_timeout),
             result_timeout=_timeout(where, "result_timeout", result_timeout),
         )
+        self._check_targets(where, "transitions", action.transitions.values())
         self._set("run_blueprint", action)
 
     def send_event(

@@ -7,6 +7,7 @@ handler signatures become injection plans, ``.when()`` strings become parsed con
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -17,13 +18,15 @@ from typing import Any, Final, TypeVar, overload
 from avtomatika.blueprints import graph
 from avtomatika.blueprints.conditions import Condition
 from avtomatika.blueprints.datastore import AsyncDictStore
-from avtomatika.blueprints.injection import InjectionPlan
+from avtomatika.blueprints.injection import InjectionPlan, did_you_mean
 from avtomatika.blueprints.job_context import JobContext
 from avtomatika.errors import BlueprintError, ConditionError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _NAME_RE: Final = re.compile(r"[A-Za-z0-9_.-]+")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -107,6 +110,7 @@ class Blueprint:
         self._aggregators: dict[str, HandlerEntry] = {}
         self._conditionals: dict[str, list[HandlerEntry]] = {}
         self._scans: dict[HandlerEntry, graph.HandlerScan] = {}
+        self._warned: set[tuple[HandlerEntry, str]] = set()
         for store_name, value in (data_stores or {}).items():
             self.add_data_store(store_name, value)
 
@@ -271,8 +275,39 @@ class Blueprint:
     def validate(self) -> None:
         """Check the blueprint can run (the engine calls this on registration): it has a start
         state, and ``validate_integrity()`` passes. Handler signatures, injection plans and
-        conditions were already checked when each handler was registered."""
+        conditions were already checked when each handler was registered. Warns about handler
+        parameters only ``initial_data`` could supply."""
         self.validate_integrity()
+        self._warn_data_only_parameters()
+
+    def _warn_data_only_parameters(self) -> None:
+        """Warn once per handler parameter that is not a JobContext field when, as far as the
+        source shows, no task, event or handler can put it into ``state_history``. Undecidable
+        (a dispatch anywhere, unread source, writes with computed keys): no warning."""
+        entries = self._all_entries()
+        written: set[str] = set()
+        for entry in entries:
+            scan = self._scan(entry)
+            if not scan.complete or scan.history_keys is None:
+                return
+            written |= scan.history_keys
+        for entry in entries:
+            plan = entry.plan
+            for name in plan.data_names:
+                if name in written or (entry, name) in self._warned:
+                    continue
+                self._warned.add((entry, name))
+                logger.warning(
+                    "Blueprint '%s', state '%s': handler '%s' (%s) asks for '%s', which is not a "
+                    "JobContext field, and no task or handler of this blueprint writes it to "
+                    "state_history: only initial_data can supply it, and a job without it fails%s",
+                    self.name,
+                    entry.state,
+                    plan.handler,
+                    plan.location,
+                    name,
+                    did_you_mean(name),
+                )
 
     def validate_integrity(self) -> None:
         """Reject literal targets that are not states; when every handler's targets are known,

@@ -3,7 +3,9 @@
 Edges come from a static read of each handler (``ast``), because a blueprint is Python code,
 not a declaration. The read is honest about its limits: a handler whose source cannot be read,
 whose action targets are computed, or that hands ``actions`` to other code is *incomplete*,
-and the blueprint then makes no reachability claims from it (features.md W-30).
+and the blueprint then makes no reachability claims from it (features.md W-30). The same read
+lists the ``state_history`` keys a handler can add, so registration can tell which handler
+parameters nothing but ``initial_data`` could supply.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ _HARMLESS_MEMBERS: Final = frozenset(
         "pending_events",
     }
 )
+# Actions after which a worker result, an event or a child summary may add any state_history key.
+_OPEN_DATA_ACTIONS: Final = frozenset({"dispatch_task", "dispatch_parallel", "send_event", "run_blueprint"})
+# Keys the engine itself writes after an action (features.md §2).
+_ACTION_KEYS: Final = {"await_human_approval": "approval_decision"}
+# Uses of ``state_history`` that only read it.
+_READING_MEMBERS: Final = frozenset({"get", "keys", "values", "items", "copy"})
 _LABEL_PREFIX: Final = {"event": "event: ", "human": "decision: ", "child": "child: "}
 _RENDER_FORMATS: Final = frozenset({"png", "svg", "pdf"})
 _ABSENT: Final = ast.Constant(value=None)
@@ -58,6 +66,8 @@ class Edge(NamedTuple):
 class HandlerScan(NamedTuple):
     edges: tuple[Edge, ...]
     complete: bool  # source read, every target a literal, ``actions`` never handed elsewhere
+    # state_history keys the handler (or the action it chooses) can add; None: any key could come.
+    history_keys: frozenset[str] | None = None
 
 
 def _function_node(func: Callable[..., Any]) -> ast.AsyncFunctionDef | ast.FunctionDef | None:
@@ -108,6 +118,56 @@ def _argument(call: ast.Call, position: int, keyword: str) -> ast.expr | None:
         if kw.arg == keyword:
             return kw.value
     return call.args[position] if len(call.args) > position else _ABSENT
+
+
+def _is_history(node: ast.AST) -> bool:
+    """``state_history`` or ``context.state_history``."""
+    if isinstance(node, ast.Name):
+        return node.id == "state_history"
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == "state_history"
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "context"
+    )
+
+
+def _history_key(use: ast.AST, parent: ast.AST | None) -> str | None:
+    """The key of a literal write to ``state_history``, an empty string for a read, else None."""
+    if isinstance(parent, ast.Subscript) and parent.value is use:
+        key = parent.slice
+        if not isinstance(parent.ctx, ast.Store):
+            return ""
+        return (
+            key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) and key.value else None
+        )
+    if isinstance(parent, ast.Attribute) and parent.value is use:
+        return "" if parent.attr in _READING_MEMBERS else None
+    if isinstance(parent, ast.Compare) and use in parent.comparators:
+        return ""
+    return None
+
+
+def _history_keys(function: ast.AST) -> frozenset[str] | None:
+    parents = {id(child): node for node in ast.walk(function) for child in ast.iter_child_nodes(node)}
+    keys: set[str] = set()
+    for node in ast.walk(function):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and _is_actions(node.func.value)
+        ):
+            if node.func.attr in _OPEN_DATA_ACTIONS:
+                return None
+            if node.func.attr in _ACTION_KEYS:
+                keys.add(_ACTION_KEYS[node.func.attr])
+        if _is_history(node):
+            key = _history_key(node, parents.get(id(node)))
+            if key is None:
+                return None
+            if key:
+                keys.add(key)
+    return frozenset(keys)
 
 
 class _Scanner:
@@ -171,7 +231,7 @@ def scan_handler(func: Callable[..., Any], state: str) -> HandlerScan:
         return HandlerScan((), False)
     scanner = _Scanner(state)
     scanner.scan(function)
-    return HandlerScan(tuple(scanner.edges), scanner.complete)
+    return HandlerScan(tuple(scanner.edges), scanner.complete, _history_keys(function))
 
 
 def _quote(text: str) -> str:

@@ -9,13 +9,14 @@ and ``task_files`` besides it); a ``JobContext`` field name → that field; othe
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from collections.abc import Callable, Mapping
 from operator import attrgetter
 from typing import Any, Final, NamedTuple
 
 from avtomatika.blueprints.job_context import JobContext
-from avtomatika.errors import AvtomatikaError, BlueprintError
+from avtomatika.errors import BlueprintError
 
 _Resolver = Callable[[JobContext], object]
 
@@ -27,14 +28,29 @@ _REJECTED_KINDS: Final = {
 }
 
 
-class MissingHandlerArgument(AvtomatikaError):
-    """A handler needs an argument that neither the job context nor its data provides."""
+class MissingHandlerArgument(BlueprintError):
+    """A handler needs an argument that neither the job context nor its data provides.
+
+    A blueprint mistake, not a transient one: the job fails at once instead of being retried.
+    """
 
 
 class _Slot(NamedTuple):
     name: str
     resolve: _Resolver
     required: bool
+
+
+def location(func: Callable[..., Any]) -> str:
+    """``file:line`` of a handler's ``def``, so a message points at the code to fix."""
+    code = getattr(inspect.unwrap(func), "__code__", None)
+    return "<unknown>" if code is None else f"{code.co_filename}:{code.co_firstlineno}"
+
+
+def did_you_mean(name: str) -> str:
+    """A hint when ``name`` looks like a misspelt JobContext field, else an empty string."""
+    close = difflib.get_close_matches(name, ("context", *JobContext._fields), n=1, cutoff=0.85)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _from_data(name: str) -> _Resolver:
@@ -65,14 +81,23 @@ def _resolver(name: str, with_context: bool) -> _Resolver | None:
 class InjectionPlan:
     """How to call one handler: an ordered list of (name, resolver, required)."""
 
-    __slots__ = ("_slots", "blueprint", "handler", "names", "state")
+    __slots__ = ("_slots", "blueprint", "data_names", "handler", "location", "names", "state")
 
-    def __init__(self, blueprint: str, state: str, handler: str, slots: list[_Slot]) -> None:
+    def __init__(
+        self, blueprint: str, state: str, handler: str, slots: list[_Slot], location: str = "<unknown>"
+    ) -> None:
         self.blueprint = blueprint
         self.state = state
         self.handler = handler
+        self.location = location
         self._slots = tuple(slots)
         self.names: tuple[str, ...] = tuple(slot.name for slot in slots)
+        # Required parameters only the job's data can supply (not JobContext fields).
+        self.data_names: tuple[str, ...] = tuple(
+            slot.name
+            for slot in slots
+            if slot.required and slot.name not in JobContext._fields and slot.name != "context"
+        )
 
     @classmethod
     def for_handler(cls, func: Callable[..., Any], *, blueprint: str, state: str) -> InjectionPlan:
@@ -103,7 +128,7 @@ class InjectionPlan:
                     )
                 continue
             slots.append(_Slot(parameter.name, resolve, required))
-        return cls(blueprint, state, handler, slots)
+        return cls(blueprint, state, handler, slots, location(func))
 
     def kwargs(self, context: JobContext) -> dict[str, Any]:
         """The keyword arguments for one call; ``MissingHandlerArgument`` when a required one
@@ -115,8 +140,8 @@ class InjectionPlan:
                 if required:
                     raise MissingHandlerArgument(
                         f"Blueprint '{self.blueprint}', state '{self.state}': handler '{self.handler}' "
-                        f"needs argument '{name}', which is neither a JobContext field nor a key of "
-                        "state_history or initial_data"
+                        f"({self.location}) needs argument '{name}', which is neither a JobContext "
+                        f"field nor a key of state_history or initial_data{did_you_mean(name)}"
                     )
                 continue
             arguments[name] = value

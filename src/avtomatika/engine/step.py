@@ -11,7 +11,7 @@ from avtomatika.blueprints.actions import (
     GoTo,
     RunBlueprint,
 )
-from avtomatika.blueprints.blueprint import Blueprint
+from avtomatika.blueprints.blueprint import Blueprint, HandlerEntry
 from avtomatika.blueprints.job_context import ClientConfig, JobContext
 from avtomatika.core.clock import now as clock_now
 from avtomatika.core.effects import Effects
@@ -20,6 +20,7 @@ from avtomatika.core.transitions import add_tasks, end, go_to, retry_delay
 from avtomatika.engine.jobs import new_job
 from avtomatika.engine.placement import place_tasks
 from avtomatika.engine.services import Services
+from avtomatika.errors import ActionError, BlueprintError
 from avtomatika.protocol.constants import TERMINAL_STATUSES, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -60,12 +61,19 @@ async def run_handler_step(services: Services, job: Job, lease_token: str) -> tu
             f"Job exceeded MAX_TRANSITIONS_PER_JOB={config.MAX_TRANSITIONS_PER_JOB} (a loop?)",
         )
         return job, effects
-    actions = ActionFactory(job.id, job.dispatch_timeout, job.result_timeout)
+    actions = ActionFactory(job.id, job.dispatch_timeout, job.result_timeout, state_exists=bp.has_state)
     aggregate = job.aggregation_target == job.current_state
+    entry: HandlerEntry | None = None
     try:
         context = _context(job, bp, actions)
-        await bp.select(job.current_state, context, aggregate=aggregate).invoke(context)
-        _check_action(services, bp, job, actions.action)
+        entry = bp.select(job.current_state, context, aggregate=aggregate)
+        await entry.invoke(context)
+        _check_action(services, bp, entry, actions.action)
+    except (BlueprintError, ActionError) as exc:
+        # The blueprint is wrong: a retry would make the same mistake, so the job fails now.
+        message = str(exc) if isinstance(exc, BlueprintError) else f"{_where(bp, job, entry)}: {exc}"
+        logger.error("Job %s failed: %s", job.id, message, exc_info=exc)
+        return await _failed_attempt(services, job, exc, lease_token, message)
     except Exception as exc:
         # Nothing the failed attempt changed is kept: the retry starts from the stored job.
         return await _failed_attempt(services, job, exc, lease_token)
@@ -77,55 +85,59 @@ async def run_handler_step(services: Services, job: Job, lease_token: str) -> tu
     return job, effects
 
 
+def _where(bp: Blueprint, job: Job, entry: HandlerEntry | None) -> str:
+    where = f"Blueprint '{bp.name}', state '{job.current_state}'"
+    if entry is None:
+        return where
+    return f"{where}: handler '{entry.plan.handler}' ({entry.plan.location})"
+
+
 async def _failed_attempt(
-    services: Services, job: Job, exc: Exception, lease_token: str
+    services: Services, job: Job, exc: Exception, lease_token: str, mistake: str | None = None
 ) -> tuple[Job, Effects]:
+    """Commit the failure on the stored job; ``mistake`` (a blueprint error) fails it at once."""
     effects = Effects(release_lease=lease_token)
     stored = await services.storage.get_job(job.id)
     if stored is None or stored.version != job.version:
         return job, effects
     stored.transition_count = job.transition_count
-    _handler_failed(services, stored, exc, clock_now(), effects)
+    if mistake is None:
+        _handler_failed(services, stored, exc, clock_now(), effects)
+    else:
+        end(stored, JobStatus.FAILED, clock_now(), effects, mistake)
     return stored, effects
 
 
 def _handler_failed(services: Services, job: Job, exc: Exception, now: float, effects: Effects) -> None:
     """A raising handler is retried with backoff; after JOB_MAX_RETRIES the job is quarantined."""
     message = f"Handler for state '{job.current_state}' failed: {type(exc).__name__}: {exc}"
-    logger.warning("Job %s: %s", job.id, message)
     job.error_message = message
     if job.retry_count < services.config.JOB_MAX_RETRIES:
+        logger.warning("Job %s (retry %d): %s", job.id, job.retry_count + 1, message, exc_info=exc)
         job.retry_count += 1
         job.status = JobStatus.AWAITING_RETRY
         job.updated_at = now
         effects.run_at = now + retry_delay(services.config.retry_policy, job.retry_count)
         return
+    logger.error("Job %s quarantined: %s", job.id, message, exc_info=exc)
     end(job, JobStatus.QUARANTINED, now, effects, message)
 
 
-def _check_action(services: Services, bp: Blueprint, job: Job, action: Action | None) -> None:
-    """Blueprint misuse the handler is responsible for: unknown states, a missing action."""
-    if action is None:
-        if not bp.is_end(job.current_state):
-            raise RuntimeError(
-                f"state '{job.current_state}' is not an end state and its handler chose no action"
-            )
-        return
-    if isinstance(action, GoTo):
-        targets = [action.state]
-    elif isinstance(action, DispatchTask):
-        targets = list(action.spec.transitions.values())
-    elif isinstance(action, DispatchParallel):
-        targets = [action.aggregate_into]
-    elif isinstance(action, AwaitHuman):
-        targets = list(action.transitions.values())
-    else:
-        if action.blueprint_name not in services.blueprints:
-            raise ValueError(f"Child blueprint '{action.blueprint_name}' is not registered")
-        targets = []
-    for target in targets:
-        if not bp.has_state(target):
-            raise ValueError(f"Blueprint '{bp.name}' has no state '{target}'")
+def _check_action(services: Services, bp: Blueprint, entry: HandlerEntry, action: Action | None) -> None:
+    """What only the finished call shows: no action in a non-end state, an unknown child
+    blueprint. Target states were checked when the handler called the action method."""
+    if action is None and not bp.is_end(entry.state):
+        raise BlueprintError(
+            f"Blueprint '{bp.name}', state '{entry.state}': handler '{entry.plan.handler}' "
+            f"({entry.plan.location}) chose no action, and '{entry.state}' is not an end state "
+            "(call one of the actions, or register the state with is_end=True)"
+        )
+    if isinstance(action, RunBlueprint) and action.blueprint_name not in services.blueprints:
+        raise BlueprintError(
+            f"Blueprint '{bp.name}', state '{entry.state}': handler '{entry.plan.handler}' "
+            f"({entry.plan.location}) runs child blueprint '{action.blueprint_name}', "
+            "which is not registered"
+        )
 
 
 async def _apply_action(
