@@ -13,12 +13,9 @@ from typing import Any, Final
 
 import msgspec
 
-from avtomatika.core.records import JSONObject, TaskSpec
+from avtomatika.core.records import DISPATCH_STRATEGIES, JSONObject, TaskSpec
 from avtomatika.errors import ActionError
 
-DISPATCH_STRATEGIES: Final = frozenset(
-    {"default", "round_robin", "least_connections", "cheapest", "best_value", "overflow"}
-)
 # Keys a dispatch_parallel task dict may carry besides its type ("type" or "task_type").
 _PARALLEL_TASK_KEYS: Final = frozenset(
     {

@@ -5,7 +5,7 @@ msgspec (JSON or MessagePack) and must round-trip them exactly.
 """
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -20,6 +20,13 @@ from avtomatika.protocol.models import (
 )
 
 JSONObject = dict[str, Any]
+
+
+DISPATCH_STRATEGIES: Final = frozenset(
+    {"default", "round_robin", "least_connections", "cheapest", "best_value", "overflow"}
+)
+"""How a task may ask to be placed (``TaskSpec.dispatch_strategy``); the dispatcher has one
+rule for each."""
 
 
 class Record(msgspec.Struct, kw_only=True):

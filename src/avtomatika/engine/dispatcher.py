@@ -77,9 +77,7 @@ class Dispatcher:
         if spec.dispatch_strategy == "round_robin":
             counter = self._round_robin.setdefault(spec.type, itertools.count())
             return ranked[next(counter) % len(ranked)][0]
-        return _STRATEGIES.get(spec.dispatch_strategy, _default)(
-            ranked, spec, self._config.DISPATCHER_SOFT_LIMIT
-        )
+        return _STRATEGIES[spec.dispatch_strategy](ranked, spec, self._config.DISPATCHER_SOFT_LIMIT)
 
     def build_task(self, job: Job, active: ActiveTask, worker: WorkerRecord, now: float) -> TaskRecord:
         spec = active.spec
