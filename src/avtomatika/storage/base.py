@@ -51,6 +51,15 @@ class RunLease(msgspec.Struct, frozen=True):
     token: str
 
 
+class ClaimedRun(NamedTuple):
+    """A claimed run-queue entry and its job as of the claim: the claimant reads the job next,
+    so a backend reads it along with the claim (one round trip, not two)."""
+
+    lease: RunLease
+    job: Job | None
+    """A private copy; None if the job no longer exists (the claimant just releases the lease)."""
+
+
 class StorageBackend(ABC):
     """Domain operations every backend implements atomically.
 
@@ -123,8 +132,9 @@ class StorageBackend(ABC):
         """Enqueue the job's next step at ``at`` (replaces a queued or leased entry)."""
 
     @abstractmethod
-    async def claim_run(self, owner: str, lease_seconds: float, timeout: float) -> RunLease | None:
-        """Claim the earliest ready entry, waiting up to ``timeout`` seconds for one.
+    async def claim_run(self, owner: str, lease_seconds: float, timeout: float) -> ClaimedRun | None:
+        """Claim the earliest ready entry, waiting up to ``timeout`` seconds for one; returns the
+        lease with the job as stored at the claim.
 
         The entry stays in the queue, invisible until the lease expires; an expired lease
         makes it claimable again (by any owner), so a crashed claimant loses nothing.
