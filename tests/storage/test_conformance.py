@@ -12,6 +12,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import msgspec.inspect
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -1062,6 +1063,46 @@ async def test_heartbeat_applies_only_the_fields_sent(storage: StorageBackend) -
     stored = await storage.heartbeat_worker("w1", update)
     assert stored is not None
     assert (stored.hot_cache, stored.skills_hash, stored.usage) == ([], "h2", usage)
+
+
+def sample(kind: msgspec.inspect.Type, tag: str) -> Any:
+    """A value of ``kind`` unlike any default (not None, not empty), built from the type alone."""
+    match kind:
+        case msgspec.inspect.UnionType(types=types):
+            return sample(next(t for t in types if not isinstance(t, msgspec.inspect.NoneType)), tag)
+        case msgspec.inspect.StrType() | msgspec.inspect.AnyType():
+            return f"sent-{tag}"
+        case msgspec.inspect.BoolType():
+            return True
+        case msgspec.inspect.IntType():
+            return 7
+        case msgspec.inspect.FloatType():
+            return 7.5
+        case msgspec.inspect.ListType(item_type=item):
+            return [sample(item, tag)]
+        case msgspec.inspect.DictType(key_type=key, value_type=value):
+            return {sample(key, tag): sample(value, tag)}
+        case msgspec.inspect.StructType(cls=cls, fields=fields):
+            return cls(**{field.name: sample(field.type, f"{tag}-{field.name}") for field in fields})
+    pytest.fail(f"No sample for {kind!r}: teach sample() this type")
+
+
+async def test_every_heartbeat_field_sent_reaches_the_stored_worker(storage: StorageBackend) -> None:
+    registered = await storage.register_worker(make_worker("w1"))
+    now = clock.now()
+    kinds = msgspec.inspect.type_info(HeartbeatUpdate)
+    assert isinstance(kinds, msgspec.inspect.StructType)
+    sent = {field.name: sample(field.type, field.name) for field in kinds.fields}
+    # Liveness stays plausible (an expired worker is not looked up), but differs from registration.
+    update = HeartbeatUpdate(**(sent | {"expires_at": now + 120, "last_heartbeat": now + 1}))
+    stored = await storage.heartbeat_worker("w1", update)
+    read = await storage.get_worker("w1")
+    assert stored is not None
+    assert read is not None
+    for name in update.__struct_fields__:
+        value = getattr(update, name)
+        assert getattr(registered, name) != value, f"the sample for {name} does not change it"
+        assert (getattr(stored, name), getattr(read, name)) == (value, value), name
 
 
 async def test_heartbeat_with_skills_reindexes(storage: StorageBackend) -> None:

@@ -7,7 +7,7 @@ knows which backend it talks to. Times are epoch seconds from :func:`avtomatika.
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -58,6 +58,13 @@ class ClaimedRun(NamedTuple):
     lease: RunLease
     job: Job | None
     """A private copy; None if the job no longer exists (the claimant just releases the lease)."""
+
+
+def heartbeat_changes(update: HeartbeatUpdate) -> dict[str, Any]:
+    """The worker fields a heartbeat sets: each field of :class:`HeartbeatUpdate` that the worker
+    sent (None means unchanged). Backends merge what this returns, so a field added to the
+    update reaches every backend with no change to any of them."""
+    return {name: value for name in update.__struct_fields__ if (value := getattr(update, name)) is not None}
 
 
 class StorageBackend(ABC):

@@ -1,7 +1,7 @@
 """The memory backend's worker registry, indexed by skill so lookups never scan every worker."""
 
 from avtomatika.core.records import HeartbeatUpdate, WorkerRecord
-from avtomatika.storage.base import worker_deadline_key
+from avtomatika.storage.base import heartbeat_changes, worker_deadline_key
 from avtomatika.storage.memory.copy import clone
 from avtomatika.storage.memory.deadlines import DeadlineIndex
 
@@ -36,14 +36,13 @@ class WorkerRegistry:
         record = self._workers.get(worker_id)
         if record is None:
             return None
-        record.status = update.status
-        record.expires_at = update.expires_at
-        record.last_heartbeat = update.last_heartbeat
-        if update.skills is not None:
+        reindex = update.skills is not None
+        if reindex:
             self._unindex(record)
-            record.skills = update.skills
+        for name, value in heartbeat_changes(update).items():
+            setattr(record, name, value)
+        if reindex:
             self._index(record)
-        _apply_optional(record, update)
         self._set_expiry(record)
         return clone(record)
 
@@ -103,15 +102,3 @@ class WorkerRegistry:
                 holders.pop(record.worker_id, None)
                 if not holders:
                     del self._by_skill[name]
-
-
-def _apply_optional(record: WorkerRecord, update: HeartbeatUpdate) -> None:
-    """Copy the heartbeat fields the worker sent; None means it left them unchanged."""
-    if update.usage is not None:
-        record.usage = update.usage
-    if update.hot_cache is not None:
-        record.hot_cache = update.hot_cache
-    if update.hot_skills is not None:
-        record.hot_skills = update.hot_skills
-    if update.skills_hash is not None:
-        record.skills_hash = update.skills_hash
