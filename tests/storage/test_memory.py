@@ -57,7 +57,7 @@ def held_jobs(storage: MemoryStorage) -> int:
     """Jobs held anywhere: records, client indexes, the terminal order, run-queue entries."""
     store = storage._jobs
     indexed = sum(len(ids) for ids in store._by_client.values())
-    return len(store._jobs) + indexed + len(store._ended) + len(storage._runs._entries)
+    return len(store._jobs) + indexed + len(store._ended) + len(storage._runs._ready)
 
 
 async def test_beyond_the_count_the_oldest_finished_jobs_go_first(

@@ -246,7 +246,7 @@ class MemoryStorage(StorageBackend):
         self._deadlines.set(key, at)
 
     async def clear_deadline(self, key: str) -> None:
-        self._deadlines.clear(key)
+        self._deadlines.discard(key)
 
     # --- locks -----------------------------------------------------------------------
 

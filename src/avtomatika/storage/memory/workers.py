@@ -2,6 +2,7 @@
 
 from avtomatika.core.records import HeartbeatUpdate, WorkerRecord
 from avtomatika.storage.base import heartbeat_changes, worker_deadline_key
+from avtomatika.storage.lazy_heap import LazyHeap
 from avtomatika.storage.memory.copy import clone
 from avtomatika.storage.memory.deadlines import DeadlineIndex
 
@@ -20,7 +21,7 @@ class WorkerRegistry:
         # Insertion-ordered dicts as ordered sets: candidates come back in registration order.
         self._by_skill: dict[str, dict[str, None]] = {}
         self._deadlines = deadlines
-        self._expiry = DeadlineIndex()
+        self._expiry: LazyHeap[str] = LazyHeap()
 
     def register(self, record: WorkerRecord) -> WorkerRecord:
         previous = self._workers.get(record.worker_id)
@@ -73,13 +74,13 @@ class WorkerRegistry:
         record = self._workers.pop(worker_id, None)
         if record is not None:
             self._unindex(record)
-        self._expiry.clear(worker_id)
-        self._deadlines.clear(worker_deadline_key(worker_id))
+        self._expiry.discard(worker_id)
+        self._deadlines.discard(worker_deadline_key(worker_id))
 
     def purge(self, gone_before: float) -> None:
         """Forget workers whose liveness deadline is at or before ``gone_before``. Their
         ``worker:<id>`` deadlines stay: the watcher still hands their tasks to other workers."""
-        for worker_id in self._expiry.take_due(gone_before):
+        for worker_id in self._expiry.pop_until(gone_before):
             self._unindex(self._workers.pop(worker_id))
 
     def adjust_reputation(self, worker_id: str, delta: float) -> None:
