@@ -9,7 +9,7 @@ from avtomatika.storage.base import WorkerLoad, task_deadline_key
 from avtomatika.storage.lazy_heap import LazyHeap
 from avtomatika.storage.memory.copy import clone
 from avtomatika.storage.memory.deadlines import DeadlineIndex
-from avtomatika.storage.memory.wakeup import Waiters, take_or_wait
+from avtomatika.storage.waiting import Attempt, Signals, take_or_wait
 
 _IDLE = WorkerLoad(0, 0)
 
@@ -17,12 +17,11 @@ _IDLE = WorkerLoad(0, 0)
 class _WorkerQueue:
     """One worker's queued tasks, ranked by -priority (FIFO among equals), and its running task ids."""
 
-    __slots__ = ("queued", "running", "waiters")
+    __slots__ = ("queued", "running")
 
     def __init__(self) -> None:
         self.queued: LazyHeap[str] = LazyHeap()
         self.running: set[str] = set()
-        self.waiters = Waiters()
 
     def discard(self, task_id: str) -> None:
         self.queued.discard(task_id)
@@ -32,8 +31,8 @@ class _WorkerQueue:
         return WorkerLoad(len(self.queued), len(self.running))
 
     def idle(self) -> bool:
-        """No tasks and no pollers: the queue can be forgotten (and made again when needed)."""
-        return not (self.queued or self.running or self.waiters)
+        """No tasks: the queue can be forgotten (and made again when needed)."""
+        return not (self.queued or self.running)
 
 
 class TaskQueues:
@@ -41,16 +40,18 @@ class TaskQueues:
 
     A cancelled record is a tombstone kept until its own expiry, whether or not its job still
     exists: it is dropped when read after that (the watcher reads it when its deadline comes).
-    A worker's queue exists only while it holds tasks or pollers.
+    A worker's queue exists only while it holds tasks, its :class:`Signal` only while it has
+    pollers.
     """
 
-    __slots__ = ("_deadlines", "_queues", "_tasks", "_tombstones")
+    __slots__ = ("_deadlines", "_queues", "_signals", "_tasks", "_tombstones")
 
     def __init__(self, deadlines: DeadlineIndex) -> None:
         self._tasks: dict[str, TaskRecord] = {}
         self._tombstones: dict[str, float] = {}
         """Cancelled task id -> when its record expires."""
         self._queues: dict[str, _WorkerQueue] = {}
+        self._signals = Signals()
         self._deadlines = deadlines
 
     def push(self, record: TaskRecord) -> None:
@@ -65,13 +66,8 @@ class TaskQueues:
         self._enqueue(record, first=False)
 
     async def poll(self, worker_id: str, wait_seconds: float) -> TaskRecord | None:
-        queue = self._queue(worker_id)
-        take, signal = partial(self._pop, queue), partial(self._signal, queue)
-        try:
-            return await take_or_wait(take, queue.waiters, signal, wait_seconds)
-        finally:
-            if queue.idle() and self._queues.get(worker_id) is queue:
-                del self._queues[worker_id]
+        with self._signals.hold(worker_id) as signal:
+            return await take_or_wait(partial(self._pop, worker_id), signal, wait_seconds)
 
     def requeue(self, task_id: str) -> bool:
         record = self._tasks.get(task_id)
@@ -122,11 +118,7 @@ class TaskQueues:
             record = self._tasks[task_id]
             removed.append(clone(record))
             self._bury(record, keep_until)
-        queue.queued.clear()
-        queue.running.clear()
-        if not queue.waiters:
-            # Pollers still hold a queue with waiters; keep it so later pushes reach them.
-            del self._queues[worker_id]
+        del self._queues[worker_id]
         return removed
 
     def get(self, task_ids: Sequence[str]) -> list[TaskRecord | None]:
@@ -172,12 +164,14 @@ class TaskQueues:
             self._deadlines.discard(key)
         else:
             self._deadlines.set(key, deadline)
-        self._signal(queue)
+        self._signals.notify(record.worker_id)
 
     def _detach(self, record: TaskRecord) -> None:
         queue = self._queues.get(record.worker_id)
         if queue is not None:
             queue.discard(record.task_id)
+            if queue.idle():
+                del self._queues[record.worker_id]
 
     def _start(self, record: TaskRecord, queue: _WorkerQueue) -> None:
         now = clock.now()
@@ -186,15 +180,12 @@ class TaskQueues:
         queue.running.add(record.task_id)
         self._deadlines.set(task_deadline_key(record.task_id), record.running_deadline(now))
 
-    def _pop(self, queue: _WorkerQueue) -> TaskRecord | None:
-        task_id = queue.queued.pop()
-        if task_id is None:
-            return None
+    async def _pop(self, worker_id: str) -> Attempt[TaskRecord]:
+        """One attempt; it never suspends, so nothing is taken for a caller cancelled meanwhile."""
+        queue = self._queues.get(worker_id)
+        task_id = None if queue is None else queue.queued.pop()
+        if queue is None or task_id is None:
+            return Attempt(None)
         record = self._tasks[task_id]
         self._start(record, queue)
-        return clone(record)
-
-    @staticmethod
-    def _signal(queue: _WorkerQueue) -> None:
-        if queue.queued and queue.waiters:
-            queue.waiters.wake_one()
+        return Attempt(clone(record), more=bool(queue.queued))

@@ -60,7 +60,8 @@ from avtomatika.storage.redis.keys import RUNS_MESSAGE, TASKS_MESSAGE, Keys
 from avtomatika.storage.redis.listener import ClientSubscription, OwnSubscription, Subscribe, WakeListener
 from avtomatika.storage.redis.retry import Resilient
 from avtomatika.storage.redis.scripts import Lua, Scripts
-from avtomatika.storage.redis.wakeup import Attempt, GiveBacks, Signal, Signals, take_or_wait
+from avtomatika.storage.redis.wakeup import GiveBacks
+from avtomatika.storage.waiting import Attempt, Signal, Signals, take_or_wait
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 POOL_SIZE = 32
