@@ -203,9 +203,9 @@ async def test_drain_hands_back_a_step_that_does_not_finish_in_time() -> None:
     assert await executor.drain(0.1, 1.0) == Drained(finished=0, handed_back=1)
     await loop_task
     # Ready at once for another instance, not after the 60 s lease.
-    lease = await engine.storage.claim_run("another-instance", 30, timeout=0)
-    assert lease is not None
-    assert lease.job_id == job_id
+    claimed = await engine.storage.claim_run("another-instance", 30, timeout=0)
+    assert claimed is not None
+    assert claimed.lease.job_id == job_id
 
 
 async def test_drain_renews_the_leases_of_steps_it_waits_for() -> None:
@@ -280,9 +280,9 @@ async def test_stop_cuts_off_steps_and_requests_at_the_shutdown_timeout(
         await request
     # Both got until 2 s before the end of the budget (0.5 s), neither made stop() overrun it.
     assert 0.4 <= elapsed < 2.5
-    lease = await storage.claim_run("another-instance", 30, timeout=0)
-    assert lease is not None
-    assert lease.job_id == job_id
+    claimed = await storage.claim_run("another-instance", 30, timeout=0)
+    assert claimed is not None
+    assert claimed.lease.job_id == job_id
 
 
 class FlakyStorage(MemoryStorage):

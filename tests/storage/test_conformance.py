@@ -12,6 +12,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import msgspec.inspect
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -73,8 +74,14 @@ async def push(storage: StorageBackend, *tasks: TaskRecord) -> None:
     assert await storage.create_job(make_job(), Effects(push_tasks=list(tasks)))
 
 
+async def claim(storage: StorageBackend, owner: str, lease_seconds: float, timeout: float) -> RunLease | None:
+    """The lease of a claim, for tests of the run queue itself (not of the job it comes with)."""
+    claimed = await storage.claim_run(owner, lease_seconds, timeout)
+    return None if claimed is None else claimed.lease
+
+
 async def claim_now(storage: StorageBackend, owner: str = "exec-a", lease: float = 30.0) -> RunLease | None:
-    return await storage.claim_run(owner, lease, 0)
+    return await claim(storage, owner, lease, 0)
 
 
 async def drain_runs(storage: StorageBackend) -> list[str]:
@@ -375,7 +382,7 @@ async def test_release_lease_alone_completes_the_step(storage: StorageBackend) -
     lease = await claim_now(storage, lease=0.1)
     assert lease is not None
     assert await storage.commit(job, 1, Effects(release_lease=lease.token))
-    assert await storage.claim_run("exec-b", 30, 0.3) is None
+    assert await claim(storage, "exec-b", 30, 0.3) is None
 
 
 async def test_release_lease_with_a_lost_token_keeps_the_new_holder(storage: StorageBackend) -> None:
@@ -383,7 +390,7 @@ async def test_release_lease_with_a_lost_token_keeps_the_new_holder(storage: Sto
     await storage.create_job(job)
     lost = await claim_now(storage, lease=0.1)
     assert lost is not None
-    holder = await storage.claim_run("exec-b", 30, 2)
+    holder = await claim(storage, "exec-b", 30, 2)
     assert holder is not None
     assert holder.token != lost.token
     assert await storage.commit(job, 1, Effects(release_lease=lost.token))
@@ -444,10 +451,10 @@ async def test_all_effects_visible_after_one_commit(storage: StorageBackend) -> 
 
 async def test_claim_run_on_empty_queue_times_out(storage: StorageBackend) -> None:
     start = time.monotonic()
-    assert await storage.claim_run("exec-a", 30, 0) is None
+    assert await claim(storage, "exec-a", 30, 0) is None
     assert elapsed_since(start) < 0.1
     start = time.monotonic()
-    assert await storage.claim_run("exec-a", 30, 0.2) is None
+    assert await claim(storage, "exec-a", 30, 0.2) is None
     assert 0.1 <= elapsed_since(start) < 1.0
 
 
@@ -460,9 +467,46 @@ async def test_claim_run_takes_earliest_ready_first(storage: StorageBackend) -> 
     assert await drain_runs(storage) == ["earliest", "middle", "later"]
 
 
+async def test_claim_run_returns_the_job_as_stored_at_the_claim(storage: StorageBackend) -> None:
+    job = make_job()
+    await storage.create_job(job)
+    claimed = await storage.claim_run("exec-a", 30, 0)
+    assert claimed is not None
+    assert claimed.lease.job_id == job.id
+    assert claimed.job == job
+    assert claimed.job is not None
+    assert claimed.job.version == 1
+    # A private copy: changing it changes nothing stored.
+    claimed.job.current_state = "changed"
+    assert await storage.get_job(job.id) == job
+
+
+async def test_claim_run_of_an_entry_without_a_job_returns_no_job(storage: StorageBackend) -> None:
+    await storage.enqueue_run("gone", clock.now())
+    claimed = await storage.claim_run("exec-a", 30, 0)
+    assert claimed is not None
+    assert claimed.lease.job_id == "gone"
+    assert claimed.job is None
+    await storage.release_run(claimed.lease)
+    assert await claim_now(storage) is None
+
+
+async def test_a_reclaimed_entry_comes_with_the_job_as_committed_since(storage: StorageBackend) -> None:
+    job = make_job()
+    await storage.create_job(job)
+    first = await storage.claim_run("exec-a", 30, 0)
+    assert first is not None
+    job.current_state = "moved"
+    assert await storage.commit(job, 1, Effects(release_lease=first.lease.token, run_at=clock.now()))
+    again = await storage.claim_run("exec-b", 30, 0)
+    assert again is not None
+    assert again.job is not None
+    assert (again.job.version, again.job.current_state) == (2, "moved")
+
+
 async def test_claim_run_is_woken_by_enqueue(storage: StorageBackend) -> None:
     start = time.monotonic()
-    waiter = asyncio.create_task(storage.claim_run("exec-a", 30, 3))
+    waiter = asyncio.create_task(claim(storage, "exec-a", 30, 3))
     await asyncio.sleep(0.05)
     assert not waiter.done()
     await storage.enqueue_run("j1", clock.now())
@@ -476,7 +520,7 @@ async def test_claim_run_is_woken_by_commit_run_at(storage: StorageBackend) -> N
     job = make_job()
     await storage.create_job(job)
     await drain_runs(storage)
-    waiter = asyncio.create_task(storage.claim_run("exec-a", 30, 3))
+    waiter = asyncio.create_task(claim(storage, "exec-a", 30, 3))
     await asyncio.sleep(0.05)
     start = time.monotonic()
     assert await storage.commit(job, 1, Effects(run_at=clock.now()))
@@ -487,7 +531,7 @@ async def test_claim_run_is_woken_by_commit_run_at(storage: StorageBackend) -> N
 
 
 async def test_concurrent_claims_get_distinct_jobs(storage: StorageBackend) -> None:
-    waiters = [asyncio.create_task(storage.claim_run(f"exec-{i}", 30, 3)) for i in range(3)]
+    waiters = [asyncio.create_task(claim(storage, f"exec-{i}", 30, 3)) for i in range(3)]
     await asyncio.sleep(0.05)
     now = clock.now()
     for job_id in ("j1", "j2", "j3"):
@@ -497,7 +541,7 @@ async def test_concurrent_claims_get_distinct_jobs(storage: StorageBackend) -> N
 
 
 async def test_one_job_goes_to_one_of_two_claimants(storage: StorageBackend) -> None:
-    waiters = [asyncio.create_task(storage.claim_run(f"exec-{i}", 30, 0.3)) for i in range(2)]
+    waiters = [asyncio.create_task(claim(storage, f"exec-{i}", 30, 0.3)) for i in range(2)]
     await asyncio.sleep(0.05)
     await storage.enqueue_run("j1", clock.now())
     leases = await asyncio.gather(*waiters)
@@ -505,7 +549,7 @@ async def test_one_job_goes_to_one_of_two_claimants(storage: StorageBackend) -> 
 
 
 async def test_claim_cancelled_just_after_an_enqueue_loses_no_entry(storage: StorageBackend) -> None:
-    waiters = [asyncio.create_task(storage.claim_run(f"exec-{i}", 30, 3)) for i in range(2)]
+    waiters = [asyncio.create_task(claim(storage, f"exec-{i}", 30, 3)) for i in range(2)]
     await asyncio.sleep(0.05)
     start = time.monotonic()
     await storage.enqueue_run("j1", clock.now())
@@ -528,7 +572,7 @@ async def test_delayed_entry_is_claimable_only_at_its_time(storage: StorageBacke
     await storage.enqueue_run("j1", clock.now() + 0.3)
     assert await claim_now(storage) is None
     start = time.monotonic()
-    lease = await storage.claim_run("exec-a", 30, 3)
+    lease = await claim(storage, "exec-a", 30, 3)
     assert lease is not None
     assert lease.job_id == "j1"
     assert 0.2 <= elapsed_since(start) < 1.5
@@ -536,11 +580,11 @@ async def test_delayed_entry_is_claimable_only_at_its_time(storage: StorageBacke
 
 async def test_expired_lease_is_reclaimed_by_another_owner(storage: StorageBackend) -> None:
     await storage.enqueue_run("j1", clock.now())
-    first = await storage.claim_run("exec-a", 0.2, 0)
+    first = await claim(storage, "exec-a", 0.2, 0)
     assert first is not None
     assert await claim_now(storage, owner="exec-b") is None
     start = time.monotonic()
-    second = await storage.claim_run("exec-b", 30, 3)
+    second = await claim(storage, "exec-b", 30, 3)
     assert second is not None
     assert second.job_id == "j1"
     assert second.token != first.token
@@ -550,18 +594,18 @@ async def test_expired_lease_is_reclaimed_by_another_owner(storage: StorageBacke
 
 async def test_release_run_removes_the_entry(storage: StorageBackend) -> None:
     await storage.enqueue_run("j1", clock.now())
-    lease = await storage.claim_run("exec-a", 0.1, 0)
+    lease = await claim(storage, "exec-a", 0.1, 0)
     assert lease is not None
     await storage.release_run(lease)
-    assert await storage.claim_run("exec-b", 30, 0.3) is None
+    assert await claim(storage, "exec-b", 30, 0.3) is None
     assert not await storage.renew_run(lease, 30)
 
 
 async def test_release_run_with_stale_token_does_nothing(storage: StorageBackend) -> None:
     await storage.enqueue_run("j1", clock.now())
-    stale = await storage.claim_run("exec-a", 0.1, 0)
+    stale = await claim(storage, "exec-a", 0.1, 0)
     assert stale is not None
-    current = await storage.claim_run("exec-b", 30, 2)
+    current = await claim(storage, "exec-b", 30, 2)
     assert current is not None
     await storage.release_run(stale)
     await storage.release_run(RunLease("j1", "not-a-token"))
@@ -572,9 +616,9 @@ async def test_release_run_with_stale_token_does_nothing(storage: StorageBackend
 
 async def test_unclaim_run_makes_a_held_entry_claimable_now(storage: StorageBackend) -> None:
     await storage.enqueue_run("j1", clock.now())
-    lease = await storage.claim_run("stopping", 30, 0)
+    lease = await claim(storage, "stopping", 30, 0)
     assert lease is not None
-    waiter = asyncio.create_task(storage.claim_run("exec-b", 30, 2))
+    waiter = asyncio.create_task(claim(storage, "exec-b", 30, 2))
     await asyncio.sleep(0.05)
     start = time.monotonic()
     await storage.unclaim_run(lease)
@@ -594,9 +638,9 @@ async def test_unclaim_run_leaves_a_released_or_retaken_entry_alone(storage: Sto
     await storage.unclaim_run(released)
     assert await claim_now(storage) is None
     await storage.enqueue_run("j2", clock.now())
-    lost = await storage.claim_run("exec-a", 0.1, 0)
+    lost = await claim(storage, "exec-a", 0.1, 0)
     assert lost is not None
-    current = await storage.claim_run("exec-b", 30, 2)
+    current = await claim(storage, "exec-b", 30, 2)
     assert current is not None
     await storage.unclaim_run(lost)
     assert await claim_now(storage) is None
@@ -605,10 +649,10 @@ async def test_unclaim_run_leaves_a_released_or_retaken_entry_alone(storage: Sto
 
 async def test_renew_run_extends_only_a_held_lease(storage: StorageBackend) -> None:
     await storage.enqueue_run("j1", clock.now())
-    lease = await storage.claim_run("exec-a", 0.2, 0)
+    lease = await claim(storage, "exec-a", 0.2, 0)
     assert lease is not None
     assert await storage.renew_run(lease, 30)
-    assert await storage.claim_run("exec-b", 30, 0.4) is None
+    assert await claim(storage, "exec-b", 30, 0.4) is None
     assert not await storage.renew_run(RunLease("j1", "forged"), 30)
     assert not await storage.renew_run(RunLease("unknown", lease.token), 30)
 
@@ -1019,6 +1063,46 @@ async def test_heartbeat_applies_only_the_fields_sent(storage: StorageBackend) -
     stored = await storage.heartbeat_worker("w1", update)
     assert stored is not None
     assert (stored.hot_cache, stored.skills_hash, stored.usage) == ([], "h2", usage)
+
+
+def sample(kind: msgspec.inspect.Type, tag: str) -> Any:
+    """A value of ``kind`` unlike any default (not None, not empty), built from the type alone."""
+    match kind:
+        case msgspec.inspect.UnionType(types=types):
+            return sample(next(t for t in types if not isinstance(t, msgspec.inspect.NoneType)), tag)
+        case msgspec.inspect.StrType() | msgspec.inspect.AnyType():
+            return f"sent-{tag}"
+        case msgspec.inspect.BoolType():
+            return True
+        case msgspec.inspect.IntType():
+            return 7
+        case msgspec.inspect.FloatType():
+            return 7.5
+        case msgspec.inspect.ListType(item_type=item):
+            return [sample(item, tag)]
+        case msgspec.inspect.DictType(key_type=key, value_type=value):
+            return {sample(key, tag): sample(value, tag)}
+        case msgspec.inspect.StructType(cls=cls, fields=fields):
+            return cls(**{field.name: sample(field.type, f"{tag}-{field.name}") for field in fields})
+    pytest.fail(f"No sample for {kind!r}: teach sample() this type")
+
+
+async def test_every_heartbeat_field_sent_reaches_the_stored_worker(storage: StorageBackend) -> None:
+    registered = await storage.register_worker(make_worker("w1"))
+    now = clock.now()
+    kinds = msgspec.inspect.type_info(HeartbeatUpdate)
+    assert isinstance(kinds, msgspec.inspect.StructType)
+    sent = {field.name: sample(field.type, field.name) for field in kinds.fields}
+    # Liveness stays plausible (an expired worker is not looked up), but differs from registration.
+    update = HeartbeatUpdate(**(sent | {"expires_at": now + 120, "last_heartbeat": now + 1}))
+    stored = await storage.heartbeat_worker("w1", update)
+    read = await storage.get_worker("w1")
+    assert stored is not None
+    assert read is not None
+    for name in update.__struct_fields__:
+        value = getattr(update, name)
+        assert getattr(registered, name) != value, f"the sample for {name} does not change it"
+        assert (getattr(stored, name), getattr(read, name)) == (value, value), name
 
 
 async def test_heartbeat_with_skills_reindexes(storage: StorageBackend) -> None:

@@ -5,6 +5,7 @@ clock is ``avtomatika.core.clock.now`` replaced by a hand-moved one, so hours pa
 the internal structures are checked to hold nothing for forgotten jobs and workers.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -57,7 +58,7 @@ def held_jobs(storage: MemoryStorage) -> int:
     """Jobs held anywhere: records, client indexes, the terminal order, run-queue entries."""
     store = storage._jobs
     indexed = sum(len(ids) for ids in store._by_client.values())
-    return len(store._jobs) + indexed + len(store._ended) + len(storage._runs._entries)
+    return len(store._jobs) + indexed + len(store._ended) + len(storage._runs._ready)
 
 
 async def test_beyond_the_count_the_oldest_finished_jobs_go_first(
@@ -153,9 +154,19 @@ async def test_gone_workers_are_forgotten_after_the_retention(
     assert [t.task_id for t in await storage.remove_worker("gone")] == ["q1"]
 
 
-async def test_a_worker_queue_lives_only_while_it_holds_tasks_or_pollers(storage: MemoryStorage) -> None:
+async def test_a_worker_queue_lives_only_while_it_holds_tasks_and_its_signal_while_polled(
+    storage: MemoryStorage,
+) -> None:
     assert await storage.poll_task("stranger", 0) is None
     assert "stranger" not in storage._tasks._queues
+    poller = asyncio.create_task(storage.poll_task("w1", 3))
+    await asyncio.sleep(0.05)
+    assert "w1" in storage._tasks._signals._signals, "a poller waits on it"
+    assert "w1" not in storage._tasks._queues
     await storage.create_job(make_job(), Effects(push_tasks=[make_task("t1")]))
-    assert await storage.poll_task("w1", 0) is not None
+    assert await poller is not None
+    assert "w1" not in storage._tasks._signals._signals
     assert "w1" in storage._tasks._queues, "it runs a task"
+    assert await storage.requeue_task("t1")
+    await storage.remove_worker("w1")
+    assert "w1" not in storage._tasks._queues

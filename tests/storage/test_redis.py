@@ -43,7 +43,7 @@ from tests.storage.conftest import (
     started_redis,
     wait_for_server,
 )
-from tests.storage.test_conformance import make_job, make_task, make_worker
+from tests.storage.test_conformance import claim, make_job, make_task, make_worker
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -110,7 +110,7 @@ async def test_run_enqueued_on_another_instance_wakes_a_claim(
     pair: tuple[RedisStorage, RedisStorage],
 ) -> None:
     a, b = pair
-    waiter = asyncio.create_task(a.claim_run("exec-a", 30, 3))
+    waiter = asyncio.create_task(claim(a, "exec-a", 30, 3))
     await asyncio.sleep(0.05)
     start = time.monotonic()
     await b.enqueue_run("j1", clock.now())
@@ -119,7 +119,7 @@ async def test_run_enqueued_on_another_instance_wakes_a_claim(
     assert lease.job_id == "j1"
     assert time.monotonic() - start < 0.1
     # A delayed entry from another instance re-arms the waiting claimant's timer.
-    waiter = asyncio.create_task(a.claim_run("exec-a", 30, 3))
+    waiter = asyncio.create_task(claim(a, "exec-a", 30, 3))
     await asyncio.sleep(0.05)
     start = time.monotonic()
     await b.enqueue_run("j2", clock.now() + 0.3)
@@ -131,7 +131,7 @@ async def test_run_enqueued_on_another_instance_wakes_a_claim(
 
 async def test_one_ready_run_goes_to_one_instance(pair: tuple[RedisStorage, RedisStorage]) -> None:
     a, b = pair
-    waiters = [asyncio.create_task(s.claim_run("exec", 30, 0.3)) for s in (a, b, a, b)]
+    waiters = [asyncio.create_task(claim(s, "exec", 30, 0.3)) for s in (a, b, a, b)]
     await asyncio.sleep(0.05)
     await a.enqueue_run("j1", clock.now())
     leases = await asyncio.gather(*waiters)
@@ -168,11 +168,11 @@ async def test_expired_lease_is_taken_over_by_another_instance(
     a, b = pair
     job = make_job()
     await a.create_job(job)
-    lost = await a.claim_run("exec-a", 0.2, 0)
+    lost = await claim(a, "exec-a", 0.2, 0)
     assert lost is not None
-    assert await b.claim_run("exec-b", 30, 0) is None
+    assert await claim(b, "exec-b", 30, 0) is None
     start = time.monotonic()
-    holder = await b.claim_run("exec-b", 30, 2)
+    holder = await claim(b, "exec-b", 30, 2)
     assert holder is not None
     assert holder.job_id == job.id
     assert 0.1 <= time.monotonic() - start < 1.0
@@ -362,13 +362,13 @@ async def test_cancelled_attempts_never_lose_work(pair: tuple[RedisStorage, Redi
         worker, job_id = f"w{spins}", f"j{spins}"
         await b.create_job(make_job(), Effects(push_tasks=[make_task(f"t{spins}", worker_id=worker)]))
         poll = asyncio.create_task(a.poll_task(worker, 3))
-        claim = asyncio.create_task(a.claim_run("exec", 30, 3))
+        claiming = asyncio.create_task(claim(a, "exec", 30, 3))
         await b.enqueue_run(job_id, clock.now())
         for _ in range(spins):
             await asyncio.sleep(0)
         poll.cancel()
-        claim.cancel()
-        polled, lease = await asyncio.gather(poll, claim, return_exceptions=True)
+        claiming.cancel()
+        polled, lease = await asyncio.gather(poll, claiming, return_exceptions=True)
         if isinstance(polled, asyncio.CancelledError):
             again = await b.poll_task(worker, 1)
             assert again is not None
@@ -376,7 +376,7 @@ async def test_cancelled_attempts_never_lose_work(pair: tuple[RedisStorage, Redi
         if isinstance(lease, asyncio.CancelledError):
             start = time.monotonic()
             claimed = []
-            while job_id not in claimed and (retaken := await b.claim_run("exec", 30, 0.5)) is not None:
+            while job_id not in claimed and (retaken := await claim(b, "exec", 30, 0.5)) is not None:
                 claimed.append(retaken.job_id)
             assert job_id in claimed
             assert time.monotonic() - start < 0.5, "the cancelled claim kept its lease"
@@ -464,7 +464,7 @@ async def test_redis_py_clients_and_our_connections_work_together() -> None:
             polled = await asyncio.wait_for(waiter, 1)
             assert polled is not None
             assert polled.task_id == f"t{index}"
-            lease = await waiting.claim_run("exec", 30, 1)
+            lease = await claim(waiting, "exec", 30, 1)
             assert lease is not None
             assert await pushing.get_job(lease.job_id) == await waiting.get_job(lease.job_id)
         await own.register_worker(make_worker("w1"))
@@ -487,7 +487,7 @@ def test_runs_on_uvloop() -> None:
             await b.create_job(job, Effects(push_tasks=[make_task("t1")]))
             polled = await asyncio.wait_for(waiter, 1)
             assert polled is not None
-            lease = await a.claim_run("exec", 30, 1)
+            lease = await claim(a, "exec", 30, 1)
             assert lease is not None
             assert await a.commit(job, 1, Effects(release_lease=lease.token))
 
@@ -567,33 +567,30 @@ class Recorded:
         return getattr(self._inner, name)
 
 
-async def test_a_claimed_job_comes_with_the_claim_for_the_step_that_reads_it_first(
-    pair: tuple[RedisStorage, RedisStorage],
-) -> None:
-    a, b = pair
+async def test_a_claim_reads_its_job_in_the_claiming_script(pair: tuple[RedisStorage, RedisStorage]) -> None:
+    a, _ = pair
     job = make_job()
     await a.create_job(job)
     reads = Recorded(a)
-    lease = await a.claim_run("exec", 30, 0)
-    assert lease is not None
-    # The step starts as a task after the claim, and reads the job without a round trip.
-    assert await asyncio.create_task(a.get_job(job.id)) == job
+    claimed = await a.claim_run("exec", 30, 0)
+    assert claimed is not None
+    assert claimed.job == job
     assert not reads.sent
-    # Taken once: the claimant itself now reads what is stored (a change by another instance).
-    job.current_state = "moved"
-    assert await b.commit(job, 1, Effects())
-    stored = await a.get_job(job.id)
-    assert stored is not None
-    assert (stored.version, stored.current_state) == (2, "moved")
+    # Nothing is left over for a later read: it reads what is stored.
+    assert await a.get_job(job.id) == job
+    assert len(reads.sent) == 1
 
 
-async def test_a_claimed_job_is_not_offered_once_outdated_or_elsewhere(
+async def test_a_job_read_with_its_task_is_not_offered_once_outdated_or_elsewhere(
     pair: tuple[RedisStorage, RedisStorage],
 ) -> None:
     a, b = pair
-    jobs = {job.id: job for job in (make_job() for _ in range(3))}
-    for job in jobs.values():
-        await a.create_job(job)
+    jobs = {}
+    for index in range(3):
+        job = make_job()
+        task = msgspec.structs.replace(make_task(f"t{index}"), job_id=job.id)
+        await a.create_job(job, Effects(push_tasks=[task]))
+        jobs[task.task_id] = job
 
     async def change_on_b(job_id: str) -> None:
         async def change() -> None:
@@ -603,35 +600,36 @@ async def test_a_claimed_job_is_not_offered_once_outdated_or_elsewhere(
 
         await asyncio.create_task(change())  # not a read in this context
 
-    async def claim() -> str:
-        lease = await a.claim_run("exec", 30, 0)
-        assert lease is not None
-        return lease.job_id
+    async def read_task(task_id: str) -> str:
+        (record,) = await a.get_tasks([task_id])
+        assert record is not None
+        return record.job_id
 
     # A commit of the job here voids it, from whichever task it comes.
-    job = jobs[await claim()]
+    job = jobs["t0"]
+    await read_task("t0")
     job.current_state = "committed here"
     assert await asyncio.create_task(a.commit(job, 1, Effects()))
     stored = await a.get_job(job.id)
     assert stored is not None
     assert (stored.version, stored.current_state) == (2, "committed here")
     # Only the very next read may take it: reading another job spends it.
-    job_id = await claim()
+    job_id = await read_task("t1")
     await a.get_job("another job")
     await change_on_b(job_id)
     stored = await a.get_job(job_id)
     assert stored is not None
     assert stored.version == 2
-    # Code that does not descend from the claimant (a task started before it) never sees it.
-    claimed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    # Code that does not descend from the reader (a task started before it) never sees it.
+    read: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     async def unrelated() -> Job | None:
-        return await a.get_job(await claimed)
+        return await a.get_job(await read)
 
     reader = asyncio.create_task(unrelated())
-    job_id = await claim()
+    job_id = await read_task("t2")
     await change_on_b(job_id)
-    claimed.set_result(job_id)
+    read.set_result(job_id)
     stored = await reader
     assert stored is not None
     assert stored.version == 2

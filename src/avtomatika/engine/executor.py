@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from avtomatika.config import Config
 from avtomatika.core.clock import now as clock_now
 from avtomatika.core.effects import Effects
+from avtomatika.core.records import Job
 from avtomatika.engine.placement import place_tasks
 from avtomatika.engine.services import Services
 from avtomatika.engine.step import run_handler_step, run_resume_step
 from avtomatika.errors import StorageUnavailable
 from avtomatika.protocol.constants import RUNNABLE_STATUSES, TERMINAL_STATUSES, JobStatus
-from avtomatika.storage.base import RunLease, StorageBackend
+from avtomatika.storage.base import ClaimedRun, RunLease, StorageBackend
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class JobExecutor:
         while not self._stopping.is_set():
             await self._slots.acquire()
             try:
-                lease = await storage.claim_run(
+                claimed = await storage.claim_run(
                     config.INSTANCE_ID, config.EXECUTOR_LEASE_SECONDS, CLAIM_TIMEOUT
                 )
                 backoff = 0.0
@@ -86,11 +87,11 @@ class JobExecutor:
                 logger.exception("Executor could not claim work; retrying in %.1fs", backoff)
                 await asyncio.sleep(backoff)
                 continue
-            if lease is None:
+            if claimed is None:
                 self._slots.release()
                 continue
-            task = asyncio.create_task(self._guarded_step(lease))
-            self._inflight[task] = lease
+            task = asyncio.create_task(self._guarded_step(claimed))
+            self._inflight[task] = claimed.lease
             task.add_done_callback(self._step_done)
 
     def _step_done(self, task: asyncio.Task[None]) -> None:
@@ -152,9 +153,10 @@ class JobExecutor:
                 )
         return Drained(finished=len(steps) - len(pending), handed_back=len(leases))
 
-    async def _guarded_step(self, lease: RunLease) -> None:
+    async def _guarded_step(self, claimed: ClaimedRun) -> None:
+        lease = claimed.lease
         try:
-            await self._step(lease)
+            await self._step(claimed)
         except StorageUnavailable:
             # Logged once per outage by the storage; the lease expires and the step runs again.
             logger.debug("Step of job %s interrupted by a storage outage", lease.job_id)
@@ -162,26 +164,31 @@ class JobExecutor:
             # The lease is left to expire so the step is retried later, not hot-looped.
             logger.exception("Step of job %s failed unexpectedly", lease.job_id)
 
-    async def _step(self, lease: RunLease) -> None:
+    async def _step(self, claimed: ClaimedRun) -> None:
         """Run the job's next step. A step that loses the compare-and-set to another change (a
         result, an event, a cancel) is decided again on the new version, as long as this lease
         still holds the job's queue entry: a change that queued the next step itself took the
         entry over, and that step runs instead. Giving up instead would strand a job whose
-        competing change queued nothing (a progress event, one branch result of several)."""
-        for _ in range(MAX_STEP_CONFLICTS):
-            if await self._attempt(lease):
+        competing change queued nothing (a progress event, one branch result of several).
+        The first attempt starts from the job read with the claim, each later one rereads it."""
+        lease, job = claimed
+        storage = self._services.storage
+        for attempt in range(MAX_STEP_CONFLICTS):
+            if attempt:
+                job = await storage.get_job(lease.job_id)
+            if await self._attempt(lease, job):
                 return
-            if not await self._services.storage.renew_run(lease, self._config.EXECUTOR_LEASE_SECONDS):
+            if not await storage.renew_run(lease, self._config.EXECUTOR_LEASE_SECONDS):
                 return
         # The lease is left to expire, so the step is retried later, not hot-looped.
         logger.warning(
             "Job %s changed under %d attempts of its step; retrying later", lease.job_id, MAX_STEP_CONFLICTS
         )
 
-    async def _attempt(self, lease: RunLease) -> bool:
-        """One try at the step: False if another change to the job won the compare-and-set."""
+    async def _attempt(self, lease: RunLease, job: Job | None) -> bool:
+        """One try at the step on ``job`` as stored (None: it is gone): False if another change
+        to the job won the compare-and-set."""
         storage = self._services.storage
-        job = await storage.get_job(lease.job_id)
         if job is None or job.status in TERMINAL_STATUSES:
             await storage.release_run(lease)
             return True

@@ -7,7 +7,7 @@ knows which backend it talks to. Times are epoch seconds from :func:`avtomatika.
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -49,6 +49,22 @@ class RunLease(msgspec.Struct, frozen=True):
 
     job_id: str
     token: str
+
+
+class ClaimedRun(NamedTuple):
+    """A claimed run-queue entry and its job as of the claim: the claimant reads the job next,
+    so a backend reads it along with the claim (one round trip, not two)."""
+
+    lease: RunLease
+    job: Job | None
+    """A private copy; None if the job no longer exists (the claimant just releases the lease)."""
+
+
+def heartbeat_changes(update: HeartbeatUpdate) -> dict[str, Any]:
+    """The worker fields a heartbeat sets: each field of :class:`HeartbeatUpdate` that the worker
+    sent (None means unchanged). Backends merge what this returns, so a field added to the
+    update reaches every backend with no change to any of them."""
+    return {name: value for name in update.__struct_fields__ if (value := getattr(update, name)) is not None}
 
 
 class StorageBackend(ABC):
@@ -123,8 +139,9 @@ class StorageBackend(ABC):
         """Enqueue the job's next step at ``at`` (replaces a queued or leased entry)."""
 
     @abstractmethod
-    async def claim_run(self, owner: str, lease_seconds: float, timeout: float) -> RunLease | None:
-        """Claim the earliest ready entry, waiting up to ``timeout`` seconds for one.
+    async def claim_run(self, owner: str, lease_seconds: float, timeout: float) -> ClaimedRun | None:
+        """Claim the earliest ready entry, waiting up to ``timeout`` seconds for one; returns the
+        lease with the job as stored at the claim.
 
         The entry stays in the queue, invisible until the lease expires; an expired lease
         makes it claimable again (by any owner), so a crashed claimant loses nothing.

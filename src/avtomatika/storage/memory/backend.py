@@ -14,7 +14,14 @@ from avtomatika.core import clock
 from avtomatika.core.effects import Effects
 from avtomatika.core.records import HeartbeatUpdate, Job, TaskRecord, WorkerRecord
 from avtomatika.protocol.constants import TERMINAL_STATUSES
-from avtomatika.storage.base import IdempotencyClaim, KeyHolder, RunLease, StorageBackend, WorkerLoad
+from avtomatika.storage.base import (
+    ClaimedRun,
+    IdempotencyClaim,
+    KeyHolder,
+    RunLease,
+    StorageBackend,
+    WorkerLoad,
+)
 from avtomatika.storage.memory.copy import clone, pack_job, unpack_job
 from avtomatika.storage.memory.deadlines import DeadlineIndex
 from avtomatika.storage.memory.idempotency import IdempotencyKeys
@@ -95,6 +102,9 @@ class MemoryStorage(StorageBackend):
         return holder
 
     async def get_job(self, job_id: str) -> Job | None:
+        return self._read_job(job_id)
+
+    def _read_job(self, job_id: str) -> Job | None:
         self._trim_jobs(clock.now())
         stored = self._jobs.get(job_id)
         return None if stored is None else unpack_job(stored.data)
@@ -163,8 +173,9 @@ class MemoryStorage(StorageBackend):
         self._runs.put(job_id, at)
 
     # The contract names the parameter ``timeout``; callers may pass it by keyword.
-    async def claim_run(self, owner: str, lease_seconds: float, timeout: float) -> RunLease | None:
-        return await self._runs.claim(lease_seconds, timeout)
+    async def claim_run(self, owner: str, lease_seconds: float, timeout: float) -> ClaimedRun | None:
+        lease = await self._runs.claim(lease_seconds, timeout)
+        return None if lease is None else ClaimedRun(lease, self._read_job(lease.job_id))
 
     async def renew_run(self, lease: RunLease, lease_seconds: float) -> bool:
         return self._runs.renew(lease.job_id, lease.token, lease_seconds)
@@ -235,7 +246,7 @@ class MemoryStorage(StorageBackend):
         self._deadlines.set(key, at)
 
     async def clear_deadline(self, key: str) -> None:
-        self._deadlines.clear(key)
+        self._deadlines.discard(key)
 
     # --- locks -----------------------------------------------------------------------
 

@@ -1,66 +1,38 @@
 """The memory backend's worker task queues and task records."""
 
-import heapq
-import itertools
 from collections.abc import Sequence
 from functools import partial
 
 from avtomatika.core import clock
 from avtomatika.core.records import TaskRecord, TaskState
 from avtomatika.storage.base import WorkerLoad, task_deadline_key
+from avtomatika.storage.lazy_heap import LazyHeap
 from avtomatika.storage.memory.copy import clone
 from avtomatika.storage.memory.deadlines import DeadlineIndex
-from avtomatika.storage.memory.wakeup import Waiters, take_or_wait
+from avtomatika.storage.waiting import Attempt, Signals, take_or_wait
 
 _IDLE = WorkerLoad(0, 0)
 
-_COMPACT_MIN = 64
-
 
 class _WorkerQueue:
-    """One worker's queued tasks, ordered by (-priority, seq), and its running task ids.
+    """One worker's queued tasks, ranked by -priority (FIFO among equals), and its running task ids."""
 
-    Removing a queued task only forgets its key; the heap item goes stale and is skipped
-    when it surfaces (or dropped when the heap is rebuilt).
-    """
-
-    __slots__ = ("heap", "queued", "running", "waiters")
+    __slots__ = ("queued", "running")
 
     def __init__(self) -> None:
-        self.heap: list[tuple[float, int, str]] = []
-        self.queued: dict[str, tuple[float, int]] = {}
+        self.queued: LazyHeap[str] = LazyHeap()
         self.running: set[str] = set()
-        self.waiters = Waiters()
-
-    def add(self, task_id: str, priority: float, seq: int) -> None:
-        self.queued[task_id] = (-priority, seq)
-        heapq.heappush(self.heap, (-priority, seq, task_id))
-        if len(self.heap) > _COMPACT_MIN and len(self.heap) > 2 * len(self.queued):
-            self.heap = [(rank, seq, task_id) for task_id, (rank, seq) in self.queued.items()]
-            heapq.heapify(self.heap)
-
-    def pop(self) -> str | None:
-        while self.heap:
-            rank, seq, task_id = heapq.heappop(self.heap)
-            if self.queued.get(task_id) == (rank, seq):
-                del self.queued[task_id]
-                return task_id
-        return None
-
-    def peek(self, limit: int) -> list[str]:
-        keyed = ((rank, seq, task_id) for task_id, (rank, seq) in self.queued.items())
-        return [task_id for _, _, task_id in heapq.nsmallest(limit, keyed)]
 
     def discard(self, task_id: str) -> None:
-        self.queued.pop(task_id, None)
+        self.queued.discard(task_id)
         self.running.discard(task_id)
 
     def load(self) -> WorkerLoad:
         return WorkerLoad(len(self.queued), len(self.running))
 
     def idle(self) -> bool:
-        """No tasks and no pollers: the queue can be forgotten (and made again when needed)."""
-        return not (self.queued or self.running or self.waiters)
+        """No tasks: the queue can be forgotten (and made again when needed)."""
+        return not (self.queued or self.running)
 
 
 class TaskQueues:
@@ -68,20 +40,19 @@ class TaskQueues:
 
     A cancelled record is a tombstone kept until its own expiry, whether or not its job still
     exists: it is dropped when read after that (the watcher reads it when its deadline comes).
-    A worker's queue exists only while it holds tasks or pollers.
+    A worker's queue exists only while it holds tasks, its :class:`Signal` only while it has
+    pollers.
     """
 
-    __slots__ = ("_deadlines", "_head_seq", "_queues", "_seq", "_tasks", "_tombstones")
+    __slots__ = ("_deadlines", "_queues", "_signals", "_tasks", "_tombstones")
 
     def __init__(self, deadlines: DeadlineIndex) -> None:
         self._tasks: dict[str, TaskRecord] = {}
         self._tombstones: dict[str, float] = {}
         """Cancelled task id -> when its record expires."""
         self._queues: dict[str, _WorkerQueue] = {}
+        self._signals = Signals()
         self._deadlines = deadlines
-        self._seq = itertools.count()
-        # Requeued tasks count down from -1: ahead of every pushed task of equal priority.
-        self._head_seq = itertools.count(-1, -1)
 
     def push(self, record: TaskRecord) -> None:
         """Queue a task (a private copy); an existing task with this id is replaced."""
@@ -92,16 +63,11 @@ class TaskQueues:
         record.state = TaskState.QUEUED
         record.picked_up_at = None
         self._tasks[record.task_id] = record
-        self._enqueue(record, next(self._seq))
+        self._enqueue(record, first=False)
 
     async def poll(self, worker_id: str, wait_seconds: float) -> TaskRecord | None:
-        queue = self._queue(worker_id)
-        take, signal = partial(self._pop, queue), partial(self._signal, queue)
-        try:
-            return await take_or_wait(take, queue.waiters, signal, wait_seconds)
-        finally:
-            if queue.idle() and self._queues.get(worker_id) is queue:
-                del self._queues[worker_id]
+        with self._signals.hold(worker_id) as signal:
+            return await take_or_wait(partial(self._pop, worker_id), signal, wait_seconds)
 
     def requeue(self, task_id: str) -> bool:
         record = self._tasks.get(task_id)
@@ -110,7 +76,8 @@ class TaskQueues:
         self._detach(record)
         record.state = TaskState.QUEUED
         record.picked_up_at = None
-        self._enqueue(record, next(self._head_seq))
+        # Ahead of every queued task of equal priority: it was taken once already.
+        self._enqueue(record, first=True)
         return True
 
     def steal(self, task_id: str, from_worker: str, to_worker: str) -> TaskRecord | None:
@@ -135,7 +102,7 @@ class TaskQueues:
         if record is not None:
             self._detach(record)
             self._tombstones.pop(task_id, None)
-        self._deadlines.clear(task_deadline_key(task_id))
+        self._deadlines.discard(task_deadline_key(task_id))
 
     def remove_worker(self, worker_id: str, keep_until: float) -> list[TaskRecord]:
         """Remove and return the worker's queued (in pop order) and running tasks; the running
@@ -144,19 +111,14 @@ class TaskQueues:
         if queue is None:
             return []
         removed = []
-        for task_id in queue.peek(len(queue.queued)):
+        for task_id in queue.queued.smallest(len(queue.queued)):
             removed.append(self._tasks.pop(task_id))
-            self._deadlines.clear(task_deadline_key(task_id))
+            self._deadlines.discard(task_deadline_key(task_id))
         for task_id in sorted(queue.running):
             record = self._tasks[task_id]
             removed.append(clone(record))
             self._bury(record, keep_until)
-        queue.heap.clear()
-        queue.queued.clear()
-        queue.running.clear()
-        if not queue.waiters:
-            # Pollers still hold a queue with waiters; keep it so later pushes reach them.
-            del self._queues[worker_id]
+        del self._queues[worker_id]
         return removed
 
     def get(self, task_ids: Sequence[str]) -> list[TaskRecord | None]:
@@ -168,7 +130,7 @@ class TaskQueues:
         queue = self._queues.get(worker_id)
         if queue is None or limit <= 0:
             return []
-        return [clone(self._tasks[task_id]) for task_id in queue.peek(limit)]
+        return [clone(self._tasks[task_id]) for task_id in queue.queued.smallest(limit)]
 
     def loads(self, worker_ids: Sequence[str]) -> list[WorkerLoad]:
         queues = self._queues
@@ -193,21 +155,23 @@ class TaskQueues:
             queue = self._queues[worker_id] = _WorkerQueue()
         return queue
 
-    def _enqueue(self, record: TaskRecord, seq: int) -> None:
+    def _enqueue(self, record: TaskRecord, *, first: bool) -> None:
         queue = self._queue(record.worker_id)
-        queue.add(record.task_id, record.priority, seq)
+        queue.queued.set(record.task_id, -record.priority, first=first)
         key = task_deadline_key(record.task_id)
         deadline = record.queued_deadline()
         if deadline is None:
-            self._deadlines.clear(key)
+            self._deadlines.discard(key)
         else:
             self._deadlines.set(key, deadline)
-        self._signal(queue)
+        self._signals.notify(record.worker_id)
 
     def _detach(self, record: TaskRecord) -> None:
         queue = self._queues.get(record.worker_id)
         if queue is not None:
             queue.discard(record.task_id)
+            if queue.idle():
+                del self._queues[record.worker_id]
 
     def _start(self, record: TaskRecord, queue: _WorkerQueue) -> None:
         now = clock.now()
@@ -216,15 +180,12 @@ class TaskQueues:
         queue.running.add(record.task_id)
         self._deadlines.set(task_deadline_key(record.task_id), record.running_deadline(now))
 
-    def _pop(self, queue: _WorkerQueue) -> TaskRecord | None:
-        task_id = queue.pop()
-        if task_id is None:
-            return None
+    async def _pop(self, worker_id: str) -> Attempt[TaskRecord]:
+        """One attempt; it never suspends, so nothing is taken for a caller cancelled meanwhile."""
+        queue = self._queues.get(worker_id)
+        task_id = None if queue is None else queue.queued.pop()
+        if queue is None or task_id is None:
+            return Attempt(None)
         record = self._tasks[task_id]
         self._start(record, queue)
-        return clone(record)
-
-    @staticmethod
-    def _signal(queue: _WorkerQueue) -> None:
-        if queue.queued and queue.waiters:
-            queue.waiters.wake_one()
+        return Attempt(clone(record), more=bool(queue.queued))

@@ -1,7 +1,8 @@
 """The memory backend's worker registry, indexed by skill so lookups never scan every worker."""
 
 from avtomatika.core.records import HeartbeatUpdate, WorkerRecord
-from avtomatika.storage.base import worker_deadline_key
+from avtomatika.storage.base import heartbeat_changes, worker_deadline_key
+from avtomatika.storage.lazy_heap import LazyHeap
 from avtomatika.storage.memory.copy import clone
 from avtomatika.storage.memory.deadlines import DeadlineIndex
 
@@ -20,7 +21,7 @@ class WorkerRegistry:
         # Insertion-ordered dicts as ordered sets: candidates come back in registration order.
         self._by_skill: dict[str, dict[str, None]] = {}
         self._deadlines = deadlines
-        self._expiry = DeadlineIndex()
+        self._expiry: LazyHeap[str] = LazyHeap()
 
     def register(self, record: WorkerRecord) -> WorkerRecord:
         previous = self._workers.get(record.worker_id)
@@ -36,14 +37,13 @@ class WorkerRegistry:
         record = self._workers.get(worker_id)
         if record is None:
             return None
-        record.status = update.status
-        record.expires_at = update.expires_at
-        record.last_heartbeat = update.last_heartbeat
-        if update.skills is not None:
+        reindex = update.skills is not None
+        if reindex:
             self._unindex(record)
-            record.skills = update.skills
+        for name, value in heartbeat_changes(update).items():
+            setattr(record, name, value)
+        if reindex:
             self._index(record)
-        _apply_optional(record, update)
         self._set_expiry(record)
         return clone(record)
 
@@ -74,13 +74,13 @@ class WorkerRegistry:
         record = self._workers.pop(worker_id, None)
         if record is not None:
             self._unindex(record)
-        self._expiry.clear(worker_id)
-        self._deadlines.clear(worker_deadline_key(worker_id))
+        self._expiry.discard(worker_id)
+        self._deadlines.discard(worker_deadline_key(worker_id))
 
     def purge(self, gone_before: float) -> None:
         """Forget workers whose liveness deadline is at or before ``gone_before``. Their
         ``worker:<id>`` deadlines stay: the watcher still hands their tasks to other workers."""
-        for worker_id in self._expiry.take_due(gone_before):
+        for worker_id in self._expiry.pop_until(gone_before):
             self._unindex(self._workers.pop(worker_id))
 
     def adjust_reputation(self, worker_id: str, delta: float) -> None:
@@ -103,15 +103,3 @@ class WorkerRegistry:
                 holders.pop(record.worker_id, None)
                 if not holders:
                     del self._by_skill[name]
-
-
-def _apply_optional(record: WorkerRecord, update: HeartbeatUpdate) -> None:
-    """Copy the heartbeat fields the worker sent; None means it left them unchanged."""
-    if update.usage is not None:
-        record.usage = update.usage
-    if update.hot_cache is not None:
-        record.hot_cache = update.hot_cache
-    if update.hot_skills is not None:
-        record.hot_skills = update.hot_skills
-    if update.skills_hash is not None:
-        record.skills_hash = update.skills_hash

@@ -17,15 +17,15 @@ single primary. Instances compare times from their own clocks, which must be syn
 Waiting (``claim_run``, ``poll_task``) holds no connection: see ``_redis_wakeup``. Scripts
 that make work ready publish on ``{prefix}:wake``; one pub/sub connection per instance
 wakes local waiters, which then make one atomic attempt each. Every other command of an
-instance goes over one multiplexed connection (``_redis_connection``). A claim or a lone task
-read also returns the job, which the caller reads next (``_redis_handoff``).
+instance goes over one multiplexed connection (``_redis_connection``). A claim returns its job;
+a lone task read also reads the job, which the caller reads next (``_redis_handoff``).
 """
 
 import asyncio
 import secrets
 from collections.abc import Sequence
 from functools import partial
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -34,7 +34,14 @@ from redis.backoff import NoBackoff
 from avtomatika.core import clock
 from avtomatika.core.effects import Effects
 from avtomatika.core.records import HeartbeatUpdate, Job, TaskRecord, TaskState, WorkerRecord
-from avtomatika.storage.base import IdempotencyClaim, KeyHolder, RunLease, StorageBackend, WorkerLoad
+from avtomatika.storage.base import (
+    ClaimedRun,
+    IdempotencyClaim,
+    KeyHolder,
+    RunLease,
+    StorageBackend,
+    WorkerLoad,
+)
 from avtomatika.storage.redis.codec import (
     JOB_DECODER,
     TASK_DECODER,
@@ -53,7 +60,8 @@ from avtomatika.storage.redis.keys import RUNS_MESSAGE, TASKS_MESSAGE, Keys
 from avtomatika.storage.redis.listener import ClientSubscription, OwnSubscription, Subscribe, WakeListener
 from avtomatika.storage.redis.retry import Resilient
 from avtomatika.storage.redis.scripts import Lua, Scripts
-from avtomatika.storage.redis.wakeup import Attempt, GiveBacks, Signal, Signals, take_or_wait
+from avtomatika.storage.redis.wakeup import GiveBacks
+from avtomatika.storage.waiting import Attempt, Signal, Signals, take_or_wait
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 POOL_SIZE = 32
@@ -63,12 +71,6 @@ _TAKE_CONCURRENCY = 8
 """Attempts of waiting callers in flight at once: a herd of long-polls woken together (after
 a reconnection) reaches Redis a few at a time."""
 _TASK_FIELDS = ("d", "s", "w", "pu")
-
-
-class _Claim(NamedTuple):
-    lease: RunLease
-    job: bytes | None
-    """The job's blob, read in the same script as the claim."""
 
 
 class RedisStorage(StorageBackend):
@@ -205,12 +207,8 @@ class RedisStorage(StorageBackend):
     async def enqueue_run(self, job_id: str, at: float) -> None:
         await self._scripts(Lua.ENQUEUE_RUN, job_id, score(at, "Run time"), clock.now())
 
-    async def claim_run(self, owner: str, lease_seconds: float, timeout: float) -> RunLease | None:
-        claim = await take_or_wait(partial(self._take_run, lease_seconds), self._runs, timeout)
-        if claim is None:
-            return None
-        self._handoff.offer(claim.lease.job_id, claim.job)
-        return claim.lease
+    async def claim_run(self, owner: str, lease_seconds: float, timeout: float) -> ClaimedRun | None:
+        return await take_or_wait(partial(self._take_run, lease_seconds), self._runs, timeout)
 
     async def renew_run(self, lease: RunLease, lease_seconds: float) -> bool:
         until = clock.now() + lease_seconds
@@ -222,17 +220,22 @@ class RedisStorage(StorageBackend):
     async def unclaim_run(self, lease: RunLease) -> None:
         await self._scripts(Lua.UNCLAIM_RUN, lease.job_id, lease.token, clock.now())
 
-    async def _take_run(self, lease_seconds: float) -> Attempt[_Claim]:
+    async def _take_run(self, lease_seconds: float) -> Attempt[ClaimedRun]:
         now, token = clock.now(), secrets.token_hex(8)
+        unclaim = partial(self._unclaim, token)
         async with self._take_slots:
-            reply = await self._scripts.take(
-                partial(self._unclaim, token), Lua.CLAIM_RUN, now, now + lease_seconds, token
-            )
-        job_id, _, head, job = reply
+            reply = await self._scripts.take(unclaim, Lua.CLAIM_RUN, now, now + lease_seconds, token)
+        job_id, _, head, blob = reply
         next_at = float(head) if head else None
         if not job_id:
             return Attempt(None, next_at=next_at)
-        claim = _Claim(RunLease(job_id.decode(), token), job)
+        try:
+            job = None if blob is None else await unpack(blob, JOB_DECODER)
+        except asyncio.CancelledError:
+            # Cancelled while a large blob was decoded in a thread.
+            unclaim(reply)
+            raise
+        claim = ClaimedRun(RunLease(job_id.decode(), token), job)
         return Attempt(claim, more=next_at is not None and next_at <= now, next_at=next_at)
 
     def _unclaim(self, token: str, reply: list[Any]) -> None:

@@ -14,6 +14,7 @@ import msgspec
 import zstandard
 
 from avtomatika.core.records import HeartbeatUpdate, Job, TaskRecord, TaskState, WorkerRecord
+from avtomatika.storage.base import heartbeat_changes
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -83,13 +84,8 @@ async def unpack_task(row: Sequence[bytes | None]) -> TaskRecord | None:
 
 
 def heartbeat_fields(update: HeartbeatUpdate) -> list[tuple[str, bytes]]:
-    """The fields a heartbeat sets: only those the worker sent (None means unchanged)."""
-    fields = []
-    for name in update.__struct_fields__:
-        value = getattr(update, name)
-        if value is not None:
-            fields.append((name, _encoder.encode(value)))
-    return fields
+    """The fields a heartbeat sets (:func:`heartbeat_changes`), each as its own MessagePack value."""
+    return [(name, _encoder.encode(value)) for name, value in heartbeat_changes(update).items()]
 
 
 async def unpack_worker(fields: Mapping[bytes, bytes]) -> WorkerRecord | None:

@@ -1,15 +1,14 @@
-"""Jobs read along with a run claim or a task, handed to the reader's next ``get_job``.
+"""A job read along with a lone task read, handed to the reader's next ``get_job``.
 
-Callers read the job right after: the executor claims, starts the step as a task (which copies
-the context) and reads the job first thing; a result or a task deadline reads its task, then
-updates the job. Reading the job's blob in the same script as the claim or the task saves that
-round trip.
+A result or a task deadline reads its task, then updates the job: reading the job's blob in
+the same script as the task saves that round trip. (A run claim returns its job outright:
+:class:`~avtomatika.storage.base.ClaimedRun`.)
 
 It is handed over only to code in the reader's context (the reader and tasks it starts
 afterwards), only once, and only to the next ``get_job`` there, which takes it, or drops it
 when it asks for another job. A commit or creation of the job in this process voids it. It is
-the job as of the claim or the task read: a change another instance commits after that makes
-the caller's compare-and-set fail, as it would had the change landed a moment later.
+the job as of the task read: a change another instance commits after that makes the caller's
+compare-and-set fail, as it would had the change landed a moment later.
 """
 
 from contextvars import ContextVar
