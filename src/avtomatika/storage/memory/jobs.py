@@ -10,7 +10,7 @@ class StoredJob(NamedTuple):
     version: int
     client_id: str
     data: bytes
-    """The job frozen as MessagePack (see ``_memory_copy``)."""
+    """The job frozen as MessagePack (see ``copy``)."""
 
 
 class JobStore:

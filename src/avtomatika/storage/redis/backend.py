@@ -14,11 +14,11 @@ live in other slots, and scripts derive key names from ids they read (a popped q
 names its task). The scripts declare ``no-cluster`` and refuse to run on a cluster: use a
 single primary. Instances compare times from their own clocks, which must be synchronised.
 
-Waiting (``claim_run``, ``poll_task``) holds no connection: see ``_redis_wakeup``. Scripts
+Waiting (``claim_run``, ``poll_task``) holds no connection: see ``storage.waiting``. Scripts
 that make work ready publish on ``{prefix}:wake``; one pub/sub connection per instance
 wakes local waiters, which then make one atomic attempt each. Every other command of an
-instance goes over one multiplexed connection (``_redis_connection``). A claim returns its job;
-a lone task read also reads the job, which the caller reads next (``_redis_handoff``).
+instance goes over one multiplexed connection (``connection``). A claim returns its job;
+a lone task read also reads the job, which the caller reads next (``handoff``).
 """
 
 import asyncio
@@ -28,12 +28,10 @@ from functools import partial
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from avtomatika.core import clock
 from avtomatika.core.effects import Effects
-from avtomatika.core.records import HeartbeatUpdate, Job, TaskRecord, TaskState, WorkerRecord
+from avtomatika.core.records import HeartbeatUpdate, Job, TaskRecord, WorkerRecord
 from avtomatika.storage.base import (
     ClaimedRun,
     IdempotencyClaim,
@@ -42,31 +40,29 @@ from avtomatika.storage.base import (
     StorageBackend,
     WorkerLoad,
 )
+from avtomatika.storage.redis.clients import open_connections
 from avtomatika.storage.redis.codec import (
     JOB_DECODER,
-    TASK_DECODER,
     WORKER_DECODER,
     heartbeat_fields,
     pack,
     pairs,
+    started_task,
     unpack,
     unpack_task,
     unpack_worker,
+    unpack_workers,
 )
-from avtomatika.storage.redis.connection import ClientCommands, Commands, Multiplexed, connection_options
 from avtomatika.storage.redis.effects import apply_args, milliseconds, score
 from avtomatika.storage.redis.handoff import JobHandoff
 from avtomatika.storage.redis.keys import RUNS_MESSAGE, TASKS_MESSAGE, Keys
-from avtomatika.storage.redis.listener import ClientSubscription, OwnSubscription, Subscribe, WakeListener
+from avtomatika.storage.redis.listener import WakeListener
 from avtomatika.storage.redis.retry import Resilient
 from avtomatika.storage.redis.scripts import Lua, Scripts
 from avtomatika.storage.redis.wakeup import GiveBacks
 from avtomatika.storage.waiting import Attempt, Signal, Signals, take_or_wait
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
-POOL_SIZE = 32
-"""Connections of the redis-py pool made for a URL our own connections cannot serve (a
-``max_connections`` URL option wins)."""
 _TAKE_CONCURRENCY = 8
 """Attempts of waiting callers in flight at once: a herd of long-polls woken together (after
 a reconnection) reaches Redis a few at a time."""
@@ -77,10 +73,10 @@ class RedisStorage(StorageBackend):
     """All state in one Redis primary; any number of instances may share it.
 
     Pass a ``redis.asyncio.Redis`` client (without ``decode_responses``) or a URL. Commands to a
-    URL share one multiplexed connection (``_redis_connection``), plus one for pub/sub; a URL
+    URL share one multiplexed connection (``connection``), plus one for pub/sub; a URL
     with options it does not implement (TLS, socket timeouts) gets a bounded, blocking redis-py
     pool. Failed or unanswered commands are retried for up to ``retry_seconds`` (every command
-    is safe to send again, see ``_redis_retry``), then :class:`StorageUnavailable` is raised. A
+    is safe to send again, see ``retry``), then :class:`StorageUnavailable` is raised. A
     client passed in is used as configured and is not closed by :meth:`close`.
     Terminal jobs expire ``job_retention`` seconds after their last commit, cancelled tasks
     ``task_retention`` seconds after the cancellation, worker records ``worker_retention``
@@ -100,7 +96,7 @@ class RedisStorage(StorageBackend):
         if redis_client is not None and url is not None:
             raise ValueError("Pass either a Redis client or a URL, not both")
         self._keys = Keys(prefix)
-        commands, subscribe = _connections(redis_client, url or DEFAULT_URL, self._keys.channel)
+        commands, subscribe = open_connections(redis_client, url or DEFAULT_URL, self._keys.channel)
         self._redis = Resilient(commands, retry_seconds)
         self._scripts = Scripts(self._redis, prefix)
         self.task_retention = task_retention
@@ -275,7 +271,7 @@ class RedisStorage(StorageBackend):
     async def steal_task(self, task_id: str, from_worker: str, to_worker: str) -> TaskRecord | None:
         now = clock.now()
         blob = await self._scripts(Lua.STEAL_TASK, task_id, from_worker, to_worker, now)
-        return None if blob is None else await _started(blob, to_worker, now)
+        return None if blob is None else await started_task(blob, to_worker, now)
 
     async def worker_loads(self, worker_ids: Sequence[str]) -> list[WorkerLoad]:
         if not worker_ids:
@@ -299,7 +295,7 @@ class RedisStorage(StorageBackend):
         if not blob:
             return Attempt(None)
         try:
-            record = await _started(blob, worker_id, now)
+            record = await started_task(blob, worker_id, now)
         except asyncio.CancelledError:
             # Cancelled while a large blob was decoded in a thread.
             self._requeue(reply)
@@ -354,10 +350,10 @@ class RedisStorage(StorageBackend):
             return []
         now = clock.now()
         rows = await self._scripts(Lua.FIND_WORKERS, skill, now, now - self.worker_retention, limit)
-        return await _workers(rows)
+        return await unpack_workers(rows)
 
     async def list_workers(self) -> list[WorkerRecord]:
-        return await _workers(await self._scripts(Lua.LIST_WORKERS))
+        return await unpack_workers(await self._scripts(Lua.LIST_WORKERS))
 
     async def remove_worker(self, worker_id: str) -> list[TaskRecord]:
         keep_until = clock.now() + self.task_retention
@@ -399,22 +395,6 @@ class RedisStorage(StorageBackend):
         return float(await self._scripts(Lua.STAMP_WATCH, repr(now), silence, grace))
 
 
-def _connections(client: aioredis.Redis | None, url: str, channel: str) -> tuple[Commands, Subscribe]:
-    """Commands and wake-ups on connections of our own, or through redis-py (see the class)."""
-    options = None if client is not None else connection_options(url)
-    if options is not None:
-        return Multiplexed(options), partial(OwnSubscription.open, options, channel)
-    owned = client is None
-    if client is None:
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=POOL_SIZE, retry=Retry(NoBackoff(), 0)
-        )
-        client = aioredis.Redis(connection_pool=pool)
-    elif client.connection_pool.connection_kwargs.get("decode_responses"):
-        raise ValueError("RedisStorage needs a client without decode_responses: records are binary")
-    return ClientCommands(client, owned=owned), partial(ClientSubscription.open, client, channel)
-
-
 def _applied(result: Any) -> bool:
     """The apply script's answer: 1 applied, 0 refused (exists / version differs), or a clash
     (an idempotency key's holder is read by :meth:`RedisStorage.create_job_once` first)."""
@@ -422,17 +402,3 @@ def _applied(result: Any) -> bool:
         clash = result[1].decode()
         raise ValueError(f"Cannot create job {clash!r}: a job with this id already exists")
     return bool(result == 1)
-
-
-async def _started(blob: bytes, worker_id: str, picked_up_at: float) -> TaskRecord:
-    """A task a script just marked RUNNING on ``worker_id`` (its blob keeps the pushed state)."""
-    record = await unpack(blob, TASK_DECODER)
-    record.state = TaskState.RUNNING
-    record.worker_id = worker_id
-    record.picked_up_at = picked_up_at
-    return record
-
-
-async def _workers(rows: Sequence[Sequence[bytes]]) -> list[WorkerRecord]:
-    found = [await unpack_worker(pairs(row)) for row in rows]
-    return [record for record in found if record is not None]

@@ -109,3 +109,17 @@ async def unpack_worker(fields: Mapping[bytes, bytes]) -> WorkerRecord | None:
 def pairs(flat: Sequence[bytes]) -> dict[bytes, bytes]:
     """HGETALL as a script returns it (a flat list) to a mapping."""
     return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+async def started_task(blob: bytes, worker_id: str, picked_up_at: float) -> TaskRecord:
+    """A task a script just marked RUNNING on ``worker_id`` (its blob keeps the pushed state)."""
+    record = await unpack(blob, TASK_DECODER)
+    record.state = TaskState.RUNNING
+    record.worker_id = worker_id
+    record.picked_up_at = picked_up_at
+    return record
+
+
+async def unpack_workers(rows: Sequence[Sequence[bytes]]) -> list[WorkerRecord]:
+    found = [await unpack_worker(pairs(row)) for row in rows]
+    return [record for record in found if record is not None]

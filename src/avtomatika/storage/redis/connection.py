@@ -5,10 +5,10 @@ retry wrapper, its encoder, coroutine-per-read parsing): most of the orchestrato
 hot path. :class:`Multiplexed` instead packs each command with hiredis, sends the commands
 issued in one event-loop turn in one write, and parses replies with hiredis as bytes arrive,
 handing each to the future at the head of a FIFO (Redis answers a connection's commands in
-order). Nothing the backend sends blocks on the server (waiting is local, ``_redis_wakeup``),
+order). Nothing the backend sends blocks on the server (waiting is local, ``storage.waiting``),
 so sharing one socket delays no one, and the callers' own concurrency bounds what is in flight.
 
-Commands are not retried here (``_redis_retry`` decides what is sent again). A lost connection
+Commands are not retried here (``retry`` decides what is sent again). A lost connection
 fails every command in flight with ``ConnectionError``; the next command connects again. A
 connection on which replies stop coming for ``STALL_SECONDS`` while commands wait (a partitioned
 or frozen server: TCP alone may not notice for hours) is dropped the same way. A command
