@@ -77,8 +77,9 @@ class Worker:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:
         """A worker configured by ``AVTOMATIKA_URL``, ``AVTOMATIKA_WORKER_TOKEN``,
-        ``AVTOMATIKA_WORKER_ID`` and ``AVTOMATIKA_MAX_CONCURRENT_TASKS`` (see ``settings``);
-        keyword ``options`` are passed to the constructor and take precedence.
+        ``AVTOMATIKA_WORKER_ID`` and ``AVTOMATIKA_MAX_CONCURRENT_TASKS``, or the published SDK's
+        names for them (see ``settings``); keyword ``options`` are passed to the constructor and
+        take precedence.
         """
         return cls(**{**options_from_env(os.environ if environ is None else environ), **options})
 
