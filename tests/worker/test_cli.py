@@ -178,3 +178,27 @@ def without_worker_env() -> dict[str, str]:
         "AVTOMATIKA_MAX_CONCURRENT_TASKS",
     }
     return {k: v for k, v in os.environ.items() if k not in names}
+
+
+async def test_sigterm_stops_a_worker_still_waiting_to_register(tmp_path: Path) -> None:
+    (tmp_path / "unreachable_worker.py").write_text(textwrap.dedent(WORKER_MODULE))
+    env = without_worker_env() | {"ORCHESTRATOR_URL": "http://127.0.0.1:9", "WORKER_TOKEN": TOKEN}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "avtomatika",
+        "worker",
+        "unreachable_worker:worker",
+        cwd=tmp_path,
+        env=env,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stderr is not None
+        assert b"registration not delivered" in await asyncio.wait_for(process.stderr.readline(), 20)
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

@@ -168,10 +168,22 @@ class Worker:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop_requested.set)
         try:
-            async with self:
+            # A signal while registration still waits for an unreachable orchestrator stops it too.
+            starting = asyncio.create_task(self.start())
+            signalled = asyncio.create_task(stop_requested.wait())
+            await asyncio.wait((starting, signalled), return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():
+                starting.cancel()
+                await asyncio.gather(starting, return_exceptions=True)
+                return
+            signalled.cancel()
+            starting.result()
+            try:
                 logger.info("worker %s running; stop with SIGINT or SIGTERM", self.worker_id)
                 await stop_requested.wait()
                 logger.info("worker %s stopping", self.worker_id)
+            finally:
+                await self.stop()
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
