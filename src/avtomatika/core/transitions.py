@@ -143,7 +143,9 @@ def task_failed(
     job.tasks.pop(active.task_id, None)
     if code not in QUARANTINE_CODES and code not in FAIL_CODES and active.attempt <= policy.max_retries:
         add_tasks(job, [active.spec], now, attempt=active.attempt + 1)
-        job.retry_count = active.attempt
+        # Counts every retry made in this state (handler re-runs and every task's, each branch's),
+        # not this task's attempt, which would hide the others; a new state starts again at 0.
+        job.retry_count += 1
         job.updated_at = now
         effects.run_at = now + retry_delay(policy, active.attempt)
         return effects
