@@ -21,7 +21,8 @@ def storage_from_config(config: Config) -> StorageBackend:
         except ImportError as exc:
             # The package names the extra to install when that is what is missing.
             raise ConfigError(f"STORAGE_BACKEND=redis: {exc}") from exc
-        return RedisStorage.from_url(url, retry_seconds=config.STORAGE_RETRY_SECONDS)
+        storage: StorageBackend = RedisStorage.from_url(url, retry_seconds=config.STORAGE_RETRY_SECONDS)
+        return storage
     raise ConfigError(f"STORAGE_BACKEND={config.STORAGE_BACKEND!r} must be 'memory' or 'redis'")
 
 
