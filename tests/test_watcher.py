@@ -1,8 +1,13 @@
 """Deadlines: dispatch timeouts, execution timeouts and dead workers never strand a job."""
 
 import asyncio
+import logging
 from typing import Any
 
+import pytest
+
+from avtomatika import Blueprint
+from avtomatika.blueprints.actions import ActionFactory
 from tests.blueprints import echo_blueprint
 from tests.conftest import OrchestratorFactory
 from tests.wire import WireWorker
@@ -88,3 +93,59 @@ async def test_queued_tasks_of_a_worker_signing_off_go_to_another_worker(
         doc = await orch.wait_for(job_id)
     assert doc["status"] == "finished"
     assert doc["results"][0]["worker_id"] == "staying"
+
+
+def give_up_blueprint(**dispatch: Any) -> Blueprint:
+    """start -> one 'echo' task whose 'failure' transition goes to 'gave_up' (an end state)."""
+    bp = Blueprint(name="give_up", api_version="v1", api_endpoint="/jobs/give_up")
+
+    @bp.handler(is_start=True)
+    async def start(actions: ActionFactory) -> None:
+        actions.dispatch_task("echo", {}, transitions={"success": "done", "failure": "gave_up"}, **dispatch)
+
+    @bp.handler(is_end=True)
+    async def done() -> None:
+        return None
+
+    @bp.handler(is_end=True)
+    async def gave_up() -> None:
+        return None
+
+    return bp
+
+
+async def test_a_task_type_no_worker_serves_is_warned_about_once(
+    orchestrator: OrchestratorFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="avtomatika.engine.dispatcher")
+    async with orchestrator(echo_blueprint(task_type="ehco")) as orch:
+        first = await orch.create_job("/api/v1/jobs/echo")
+        await orch.wait_for(first, statuses=("waiting_for_worker",))
+        second = await orch.create_job("/api/v1/jobs/echo")
+        await orch.wait_for(second, statuses=("waiting_for_worker",))
+        await asyncio.sleep(0.6)  # the waiting tasks are placed again meanwhile
+    warnings = [r.getMessage() for r in caplog.records if "No registered worker serves" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "'ehco'" in warnings[0]
+
+
+async def test_no_worker_for_the_skill_takes_the_failure_transition(
+    orchestrator: OrchestratorFactory,
+) -> None:
+    async with orchestrator(give_up_blueprint(dispatch_timeout_seconds=0.5)) as orch:
+        job_id = await orch.create_job("/api/v1/jobs/give_up")
+        doc = await orch.wait_for(job_id, timeout=5)
+    assert (doc["status"], doc["current_state"]) == ("finished", "gave_up")
+    assert doc["state_history"]["last_error"]["code"] == "TIMEOUT_ERROR"
+    assert "No worker took task 'echo'" in doc["state_history"]["last_error"]["message"]
+
+
+async def test_a_task_not_picked_up_takes_the_failure_transition(
+    orchestrator: OrchestratorFactory, backend: Any
+) -> None:
+    async with orchestrator(give_up_blueprint(dispatch_timeout_seconds=0.3), storage=backend) as orch:
+        await WireWorker(orch.session, orch.url, "idle").register("echo")
+        job_id = await orch.create_job("/api/v1/jobs/give_up")
+        doc = await orch.wait_for(job_id, timeout=5)
+    assert (doc["status"], doc["current_state"]) == ("finished", "gave_up")
+    assert "dispatch deadline" in doc["state_history"]["last_error"]["message"]

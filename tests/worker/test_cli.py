@@ -10,8 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from avtomatika.errors import ConfigError
+from avtomatika.storage import StorageBackend
 from avtomatika.worker import Worker
 from avtomatika.worker.cli import load_worker, run_worker, worker_command
+from tests.conftest import WORKER_TOKEN, OrchestratorFactory
 
 from .fake_orchestrator import TOKEN, FakeOrchestrator, eventually
 
@@ -107,3 +109,96 @@ async def test_the_command_runs_a_worker_until_sigterm(
     assert result["data"] == {"hello": "world"}
     assert fake_orchestrator.registrations[0]["worker_id"] == "cli-worker"
     assert fake_orchestrator.heartbeats[-1]["status"] == "offline"
+
+
+async def test_the_command_runs_on_the_sdk_variable_names_against_the_orchestrator(
+    orchestrator: OrchestratorFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "sdk_env_worker.py").write_text(textwrap.dedent(WORKER_MODULE))
+    async with orchestrator() as orch:
+        env = without_worker_env() | {
+            "ORCHESTRATOR_URL": orch.url,
+            "WORKER_TOKEN": WORKER_TOKEN,
+            "WORKER_ID": "sdk-named",
+            "MAX_CONCURRENT_TASKS": "3",
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "avtomatika", "worker", "sdk_env_worker:worker", cwd=tmp_path, env=env
+        )
+        try:
+            storage = orch.engine.storage
+            await until_registered(storage, "sdk-named", within=20)
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), 10) == 0
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        record = await storage.get_worker("sdk-named")
+        assert record is not None
+        assert record.resources.max_concurrent_tasks == 3
+
+
+async def test_a_refused_token_is_one_line(orchestrator: OrchestratorFactory, tmp_path: Path) -> None:
+    (tmp_path / "bad_token_worker.py").write_text(textwrap.dedent(WORKER_MODULE))
+    async with orchestrator() as orch:
+        env = without_worker_env() | {"ORCHESTRATOR_URL": orch.url, "WORKER_TOKEN": "wrong-token"}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "avtomatika",
+            "worker",
+            "bad_token_worker:worker",
+            cwd=tmp_path,
+            env=env,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    text = stderr.decode()
+    assert process.returncode != 0
+    assert "Traceback" not in text
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    assert "HTTP 401" in lines[0]
+    assert "check the worker token" in lines[0]
+
+
+async def until_registered(storage: StorageBackend, worker_id: str, within: float) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while await storage.get_worker(worker_id) is None:
+        assert asyncio.get_running_loop().time() < deadline, f"{worker_id} did not register within {within}s"
+        await asyncio.sleep(0.05)
+
+
+def without_worker_env() -> dict[str, str]:
+    names = {
+        "AVTOMATIKA_URL",
+        "AVTOMATIKA_WORKER_TOKEN",
+        "AVTOMATIKA_WORKER_ID",
+        "AVTOMATIKA_MAX_CONCURRENT_TASKS",
+    }
+    return {k: v for k, v in os.environ.items() if k not in names}
+
+
+async def test_sigterm_stops_a_worker_still_waiting_to_register(tmp_path: Path) -> None:
+    (tmp_path / "unreachable_worker.py").write_text(textwrap.dedent(WORKER_MODULE))
+    env = without_worker_env() | {"ORCHESTRATOR_URL": "http://127.0.0.1:9", "WORKER_TOKEN": TOKEN}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "avtomatika",
+        "worker",
+        "unreachable_worker:worker",
+        cwd=tmp_path,
+        env=env,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stderr is not None
+        assert b"registration not delivered" in await asyncio.wait_for(process.stderr.readline(), 20)
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

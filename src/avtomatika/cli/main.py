@@ -1,23 +1,16 @@
 """The ``avtomatika`` command: serve, demo, worker, graph."""
 
-import importlib
 import sys
 
 import click
 
-from avtomatika.errors import AvtomatikaError
+from avtomatika.errors import AvtomatikaError, ConfigError
+from avtomatika.targets import load_target
 
-
-def _import_object(target: str) -> object:
-    module_name, _, attr = target.partition(":")
-    if not module_name or not attr:
-        raise click.BadParameter(f"expected 'module:attribute', got {target!r}")
-    sys.path.insert(0, ".")
-    module = importlib.import_module(module_name)
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise click.BadParameter(f"module {module_name!r} has no attribute {attr!r}") from None
+NOTHING_TO_SERVE = (
+    "nothing to serve: give TARGET as 'module:engine' (an OrchestratorEngine with its blueprints "
+    "registered), or set BLUEPRINTS_DIR to a directory of blueprint modules"
+)
 
 
 @click.group()
@@ -39,11 +32,11 @@ def serve(target: str | None, host: str | None, port: int | None) -> None:
 
     try:
         if target:
-            engine = _import_object(target)
-            if not isinstance(engine, OrchestratorEngine):
-                raise click.BadParameter(f"{target} is not an OrchestratorEngine")
+            engine = load_target(target, OrchestratorEngine, "an OrchestratorEngine", "app:engine")
         else:
             config = Config()
+            if not config.BLUEPRINTS_DIR:
+                raise ConfigError(NOTHING_TO_SERVE)
             engine = OrchestratorEngine(storage_from_config(config), config)
         if host is not None:
             engine.config.API_HOST = host
@@ -72,9 +65,10 @@ def graph(target: str, fmt: str, output: str | None) -> None:
     """Export the state graph of a blueprint given as 'module:blueprint'."""
     from avtomatika.blueprints.blueprint import Blueprint
 
-    bp = _import_object(target)
-    if not isinstance(bp, Blueprint):
-        raise click.BadParameter(f"{target} is not a Blueprint")
+    try:
+        bp = load_target(target, Blueprint, "a Blueprint", "flows:bp")
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
     if fmt == "dot":
         text = bp.render_graph()
         assert text is not None

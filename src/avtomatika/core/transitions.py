@@ -143,7 +143,9 @@ def task_failed(
     job.tasks.pop(active.task_id, None)
     if code not in QUARANTINE_CODES and code not in FAIL_CODES and active.attempt <= policy.max_retries:
         add_tasks(job, [active.spec], now, attempt=active.attempt + 1)
-        job.retry_count = active.attempt
+        # Counts every retry made in this state (handler re-runs and every task's, each branch's),
+        # not this task's attempt, which would hide the others; a new state starts again at 0.
+        job.retry_count += 1
         job.updated_at = now
         effects.run_at = now + retry_delay(policy, active.attempt)
         return effects
@@ -169,6 +171,22 @@ def task_failed(
         effects,
         f"Task '{active.spec.type}' failed after {active.attempt} attempts: {code}: {message}",
     )
+
+
+def task_not_taken(job: Job, active: ActiveTask, message: str, now: float, effects: Effects) -> Effects:
+    """No worker took the task before its dispatch deadline (or ``NO_WORKER_WAIT_SECONDS``): a
+    fan-out branch fails; otherwise the task's ``failure`` transition is taken if mapped, with the
+    error in ``state_history["last_error"]``, and the job fails if not."""
+    error = {"code": "TIMEOUT_ERROR", "message": message}
+    if is_parallel(job):
+        result = branch_result(active.task_id, active.worker_id, "failure", None, error)
+        return complete_branch(job, active.task_id, result, now, effects)
+    failure_state = active.spec.transitions.get("failure")
+    if failure_state is None:
+        return end(job, JobStatus.FAILED, now, effects, message)
+    job.tasks.pop(active.task_id, None)
+    job.state_history["last_error"] = error
+    return go_to(job, failure_state, now, effects)
 
 
 def redispatch(job: Job, active: ActiveTask, now: float, effects: Effects) -> Effects:

@@ -6,6 +6,7 @@ dispatch of the same skill would otherwise re-read the same records.
 """
 
 import itertools
+import logging
 from collections.abc import Callable
 
 from avtomatika.config import Config
@@ -14,6 +15,8 @@ from avtomatika.core.matching import cost_of, is_hot, satisfies
 from avtomatika.core.records import ActiveTask, Job, TaskRecord, TaskSpec, WorkerRecord
 from avtomatika.protocol.models import SecurityContext, TaskPayload
 from avtomatika.storage.base import StorageBackend, WorkerLoad
+
+logger = logging.getLogger(__name__)
 
 CANDIDATE_CACHE_SECONDS = 0.5
 
@@ -28,6 +31,8 @@ class Dispatcher:
         self._cache: dict[str, tuple[float, list[WorkerRecord]]] = {}
         self._workers: dict[str, tuple[float, WorkerRecord | None]] = {}
         self._round_robin: dict[str, itertools.count[int]] = {}
+        self._unserved: set[str] = set()
+        """Task types already warned about: no registered worker serves them."""
 
     def forget(self, worker_id: str) -> None:
         """Drop cached candidates after a worker registered, changed or died."""
@@ -56,9 +61,13 @@ class Dispatcher:
     async def select(self, spec: TaskSpec) -> WorkerRecord | None:
         threshold = self._config.REPUTATION_MIN_THRESHOLD
         now = clock_now()
+        candidates = await self.candidates(spec.type)
+        if not candidates:
+            self._warn_unserved(spec.type)
+            return None
         eligible = [
             w
-            for w in await self.candidates(spec.type)
+            for w in candidates
             if w.status != "offline"
             and w.expires_at > now
             and w.reputation >= threshold
@@ -78,6 +87,19 @@ class Dispatcher:
             counter = self._round_robin.setdefault(spec.type, itertools.count())
             return ranked[next(counter) % len(ranked)][0]
         return _STRATEGIES[spec.dispatch_strategy](ranked, spec, self._config.DISPATCHER_SOFT_LIMIT)
+
+    def _warn_unserved(self, task_type: str) -> None:
+        """Once per task type: a typo in a blueprint's task type or a worker never started
+        otherwise shows only as jobs waiting until their dispatch timeout."""
+        if task_type in self._unserved:
+            return
+        self._unserved.add(task_type)
+        logger.warning(
+            "No registered worker serves task type '%s'; its tasks wait for one until their dispatch "
+            "timeout (default NO_WORKER_WAIT_SECONDS=%gs)",
+            task_type,
+            self._config.NO_WORKER_WAIT_SECONDS,
+        )
 
     def build_task(self, job: Job, active: ActiveTask, worker: WorkerRecord, now: float) -> TaskRecord:
         spec = active.spec

@@ -3,9 +3,9 @@
 from avtomatika.config import Config
 from avtomatika.core.effects import Effects
 from avtomatika.core.records import Job
-from avtomatika.core.transitions import branch_result, complete_branch, end, is_parallel
+from avtomatika.core.transitions import is_parallel, task_not_taken
 from avtomatika.engine.dispatcher import Dispatcher
-from avtomatika.protocol.constants import TERMINAL_STATUSES, JobStatus
+from avtomatika.protocol.constants import TERMINAL_STATUSES
 
 NO_WORKER_RETRY_MAX_DELAY = 5.0
 
@@ -16,7 +16,8 @@ async def place_tasks(
     """Push every unplaced task of ``job`` to a chosen worker's queue (as effects).
 
     A task no worker can take waits, retried with a growing delay, until its dispatch
-    timeout (or ``NO_WORKER_WAIT_SECONDS``) runs out; then it fails like a dispatch timeout.
+    timeout (or ``NO_WORKER_WAIT_SECONDS``) runs out; then it is not taken, like a dispatch
+    timeout (``task_not_taken``: its ``failure`` transition if mapped).
     """
     retry_at: float | None = None
     for active in list(job.tasks.values()):
@@ -34,18 +35,13 @@ async def place_tasks(
         waited = now - active.created_at
         limit = active.spec.dispatch_timeout_seconds or config.NO_WORKER_WAIT_SECONDS
         if waited >= limit:
-            message = f"No worker took task '{active.spec.type}' within {limit:g}s"
-            if is_parallel(job):
-                error = {"code": "TIMEOUT_ERROR", "message": message}
-                complete_branch(
-                    job,
-                    active.task_id,
-                    branch_result(active.task_id, None, "failure", None, error),
-                    now,
-                    effects,
-                )
-                continue
-            return end(job, JobStatus.FAILED, now, effects, message)
+            parallel = is_parallel(job)
+            task_not_taken(
+                job, active, f"No worker took task '{active.spec.type}' within {limit:g}s", now, effects
+            )
+            if not parallel:
+                return effects
+            continue
         delay = min(max(waited / 4, 0.25), NO_WORKER_RETRY_MAX_DELAY)
         retry_at = now + delay if retry_at is None else min(retry_at, now + delay)
     if retry_at is not None and effects.run_at is None:

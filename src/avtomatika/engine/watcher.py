@@ -13,19 +13,10 @@ from collections.abc import Callable
 from avtomatika.core.clock import now as clock_now
 from avtomatika.core.effects import Effects
 from avtomatika.core.records import Job, TaskRecord, TaskState
-from avtomatika.core.transitions import (
-    branch_result,
-    complete_branch,
-    end,
-    is_parallel,
-    live_task,
-    redispatch,
-    task_failed,
-)
+from avtomatika.core.transitions import live_task, redispatch, task_failed, task_not_taken
 from avtomatika.engine.dispatcher import takes_no_tasks
 from avtomatika.engine.services import Change, Services
 from avtomatika.errors import StorageUnavailable
-from avtomatika.protocol.constants import JobStatus
 from avtomatika.storage.base import task_deadline_key, worker_deadline_key
 
 logger = logging.getLogger(__name__)
@@ -163,11 +154,7 @@ class Watcher:
         active = job.tasks[record.task_id]
         if record.state == TaskState.QUEUED:
             message = f"Task '{active.spec.type}' was not picked up before its dispatch deadline"
-            if is_parallel(job):
-                error = {"code": "TIMEOUT_ERROR", "message": message}
-                result = branch_result(record.task_id, record.worker_id, "failure", None, error)
-                return complete_branch(job, record.task_id, result, now, effects)
-            return end(job, JobStatus.FAILED, now, effects, message)
+            return task_not_taken(job, active, message, now, effects)
         # It ran too long: the worker is told to stop (cancelled), and the task is retried.
         effects.drop_tasks.remove(record.task_id)
         effects.cancel_tasks.append(record.task_id)

@@ -16,9 +16,13 @@ def storage_from_config(config: Config) -> StorageBackend:
         url = config.redis_url
         if not url:
             raise ConfigError("STORAGE_BACKEND=redis needs REDIS_URL (or REDIS_HOST)")
-        from avtomatika.storage.redis.backend import RedisStorage
-
-        return RedisStorage.from_url(url, retry_seconds=config.STORAGE_RETRY_SECONDS)
+        try:
+            from avtomatika.storage import RedisStorage
+        except ImportError as exc:
+            # The package names the extra to install when that is what is missing.
+            raise ConfigError(f"STORAGE_BACKEND=redis: {exc}") from exc
+        storage: StorageBackend = RedisStorage.from_url(url, retry_seconds=config.STORAGE_RETRY_SECONDS)
+        return storage
     raise ConfigError(f"STORAGE_BACKEND={config.STORAGE_BACKEND!r} must be 'memory' or 'redis'")
 
 

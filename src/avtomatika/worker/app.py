@@ -77,8 +77,9 @@ class Worker:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:
         """A worker configured by ``AVTOMATIKA_URL``, ``AVTOMATIKA_WORKER_TOKEN``,
-        ``AVTOMATIKA_WORKER_ID`` and ``AVTOMATIKA_MAX_CONCURRENT_TASKS`` (see ``settings``);
-        keyword ``options`` are passed to the constructor and take precedence.
+        ``AVTOMATIKA_WORKER_ID`` and ``AVTOMATIKA_MAX_CONCURRENT_TASKS``, or the published SDK's
+        names for them (see ``settings``); keyword ``options`` are passed to the constructor and
+        take precedence.
         """
         return cls(**{**options_from_env(os.environ if environ is None else environ), **options})
 
@@ -167,10 +168,22 @@ class Worker:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop_requested.set)
         try:
-            async with self:
+            # A signal while registration still waits for an unreachable orchestrator stops it too.
+            starting = asyncio.create_task(self.start())
+            signalled = asyncio.create_task(stop_requested.wait())
+            await asyncio.wait((starting, signalled), return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():
+                starting.cancel()
+                await asyncio.gather(starting, return_exceptions=True)
+                return
+            signalled.cancel()
+            starting.result()
+            try:
                 logger.info("worker %s running; stop with SIGINT or SIGTERM", self.worker_id)
                 await stop_requested.wait()
                 logger.info("worker %s stopping", self.worker_id)
+            finally:
+                await self.stop()
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)

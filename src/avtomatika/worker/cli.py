@@ -4,36 +4,19 @@ The main ``avtomatika`` command group adds :data:`worker_command`; :func:`run_wo
 same thing for scripts.
 """
 
-import importlib
 import logging
-import os
-import sys
 
 import click
 
 from avtomatika.errors import ConfigError
+from avtomatika.targets import load_target
 from avtomatika.worker.app import Worker
+from avtomatika.worker.errors import OrchestratorError
 
 
 def load_worker(target: str) -> Worker:
     """The ``Worker`` named by ``"module:attribute"``, importing the module from the current directory."""
-    module_name, _, attribute = target.partition(":")
-    if not module_name or not attribute:
-        raise ConfigError(
-            f"worker target {target!r} must look like 'module:attribute', e.g. 'my_worker:worker'"
-        )
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import module {module_name!r} (searched from {cwd}): {exc}") from exc
-    worker = getattr(module, attribute, None)
-    if not isinstance(worker, Worker):
-        found = "nothing" if worker is None else f"a {type(worker).__name__}"
-        raise ConfigError(f"{target!r} must name an avtomatika.worker.Worker instance, found {found}")
-    return worker
+    return load_target(target, Worker, "an avtomatika.worker.Worker instance", "my_worker:worker")
 
 
 def run_worker(target: str) -> None:
@@ -50,4 +33,11 @@ def worker_command(target: str) -> None:
         worker = load_worker(target)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    worker.run()
+    try:
+        worker.run()
+    except OrchestratorError as exc:
+        # Only a refusal escapes ``run()`` (an unreachable orchestrator is retried): say what to fix.
+        hint = " (check the worker token)" if exc.status in (401, 403) else ""
+        raise click.ClickException(
+            f"worker '{worker.worker_id}': {worker.settings.orchestrator_url} refused it{hint}: {exc}"
+        ) from exc

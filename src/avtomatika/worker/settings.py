@@ -1,13 +1,19 @@
 """Worker settings: validated once at construction, and read from the environment by ``from_env``.
 
-Environment variables (``Worker.from_env``):
+Environment variables (``Worker.from_env``); each also answers to the published SDK's name, so a
+deployment configured for the SDK runs our worker unchanged. When both are set, ours wins (and
+the SDK's ``WORKER_INDIVIDUAL_TOKEN`` wins over its ``WORKER_TOKEN``, as in the SDK):
 
-========================================  ========================================================
-``AVTOMATIKA_URL``                        orchestrator base URL, e.g. ``http://127.0.0.1:8080`` (required)
-``AVTOMATIKA_WORKER_TOKEN``               ``X-Worker-Token`` and the HMAC signing key (required)
-``AVTOMATIKA_WORKER_ID``                  worker id, ``[a-zA-Z0-9_-]+`` (default ``worker-<random>``)
-``AVTOMATIKA_MAX_CONCURRENT_TASKS``       tasks run at once (default 10)
-========================================  ========================================================
+===================================  ===========================  ==================================
+variable                             SDK name                     meaning
+===================================  ===========================  ==================================
+``AVTOMATIKA_URL``                   ``ORCHESTRATOR_URL``         orchestrator base URL (required)
+``AVTOMATIKA_WORKER_TOKEN``          ``WORKER_INDIVIDUAL_TOKEN``  ``X-Worker-Token`` and the HMAC
+                                     or ``WORKER_TOKEN``          signing key (required)
+``AVTOMATIKA_WORKER_ID``             ``WORKER_ID``                ``[a-zA-Z0-9_-]+``
+                                                                  (default ``worker-<random>``)
+``AVTOMATIKA_MAX_CONCURRENT_TASKS``  ``MAX_CONCURRENT_TASKS``     tasks run at once (default 10)
+===================================  ===========================  ==================================
 """
 
 import re
@@ -24,6 +30,14 @@ ENV_URL: Final = "AVTOMATIKA_URL"
 ENV_TOKEN: Final = "AVTOMATIKA_WORKER_TOKEN"
 ENV_WORKER_ID: Final = "AVTOMATIKA_WORKER_ID"
 ENV_MAX_CONCURRENT_TASKS: Final = "AVTOMATIKA_MAX_CONCURRENT_TASKS"
+
+# Each setting's variables, the first one set winning (see the module doc).
+ENV_NAMES: Final[dict[str, tuple[str, ...]]] = {
+    "orchestrator_url": (ENV_URL, "ORCHESTRATOR_URL"),
+    "token": (ENV_TOKEN, "WORKER_INDIVIDUAL_TOKEN", "WORKER_TOKEN"),
+    "worker_id": (ENV_WORKER_ID, "WORKER_ID"),
+    "max_concurrent_tasks": (ENV_MAX_CONCURRENT_TASKS, "MAX_CONCURRENT_TASKS"),
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,17 +80,28 @@ def new_worker_id() -> str:
 
 
 def options_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    """``Worker`` keyword arguments from the ``AVTOMATIKA_*`` variables (table in the module doc)."""
-    missing = [name for name in (ENV_URL, ENV_TOKEN) if not environ.get(name)]
+    """``Worker`` keyword arguments from the environment (variables in the module doc)."""
+    found = {option: _first_set(environ, names) for option, names in ENV_NAMES.items()}
+    missing = [
+        " or ".join(ENV_NAMES[option]) for option in ("orchestrator_url", "token") if not found[option]
+    ]
     if missing:
-        raise ConfigError(f"environment variable(s) {', '.join(missing)} must be set to run a worker")
-    options: dict[str, Any] = {"orchestrator_url": environ[ENV_URL], "token": environ[ENV_TOKEN]}
-    if environ.get(ENV_WORKER_ID):
-        options["worker_id"] = environ[ENV_WORKER_ID]
-    if environ.get(ENV_MAX_CONCURRENT_TASKS):
-        raw = environ[ENV_MAX_CONCURRENT_TASKS]
-        try:
-            options["max_concurrent_tasks"] = int(raw)
-        except ValueError:
-            raise ConfigError(f"{ENV_MAX_CONCURRENT_TASKS} must be an integer, got {raw!r}") from None
+        raise ConfigError(f"environment variable(s) {'; '.join(missing)} must be set to run a worker")
+    options: dict[str, Any] = {}
+    for option, value in found.items():
+        if value is None:
+            continue
+        name, raw = value
+        if option == "max_concurrent_tasks":
+            try:
+                options[option] = int(raw)
+            except ValueError:
+                raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        else:
+            options[option] = raw
     return options
+
+
+def _first_set(environ: Mapping[str, str], names: tuple[str, ...]) -> tuple[str, str] | None:
+    """The first of ``names`` set to a non-empty value, with that value."""
+    return next(((name, environ[name]) for name in names if environ.get(name)), None)
