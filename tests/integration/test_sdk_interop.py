@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.blueprints import echo_blueprint, fan_out_blueprint
 from tests.conftest import Orchestrator, OrchestratorFactory
 from tests.integration.sdk import sdk_worker
+from tests.sample_blueprints import echo_blueprint, fan_out_blueprint
 
 
 async def test_sdk_worker_completes_a_dispatch_task_job(

@@ -8,9 +8,9 @@ import pytest
 from avtomatika.engine import fleet
 from avtomatika.engine.services import Services
 from avtomatika.protocol.models import Heartbeat, HeartbeatResponse
-from tests.blueprints import echo_blueprint
 from tests.conftest import OrchestratorFactory
 from tests.integration.sdk import sdk_worker
+from tests.sample_blueprints import echo_blueprint
 
 JOBS = 2000
 CONCURRENCY = 8

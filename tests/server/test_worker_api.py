@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 
 from avtomatika.protocol import signing
-from tests.blueprints import echo_blueprint
 from tests.conftest import WORKER_TOKEN, OrchestratorFactory
+from tests.sample_blueprints import echo_blueprint
 from tests.wire import WireWorker
 
 

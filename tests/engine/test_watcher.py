@@ -8,8 +8,8 @@ import pytest
 
 from avtomatika import Blueprint
 from avtomatika.blueprints.actions import ActionFactory
-from tests.blueprints import echo_blueprint
 from tests.conftest import OrchestratorFactory
+from tests.sample_blueprints import echo_blueprint
 from tests.wire import WireWorker
 
 

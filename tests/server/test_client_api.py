@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from tests.blueprints import echo_blueprint
 from tests.conftest import OrchestratorFactory
+from tests.sample_blueprints import echo_blueprint
 
 
 def _is_error(body: Any, code: str) -> bool:

@@ -5,8 +5,8 @@ from typing import Any
 
 from avtomatika import Blueprint
 from avtomatika.blueprints.actions import ActionFactory
-from tests.blueprints import echo_blueprint, fan_out_blueprint
 from tests.conftest import Orchestrator, OrchestratorFactory
+from tests.sample_blueprints import echo_blueprint, fan_out_blueprint
 from tests.wire import WireWorker
 
 TRANSIENT = {"code": "TRANSIENT_ERROR", "message": "busy"}

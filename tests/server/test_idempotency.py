@@ -9,8 +9,8 @@ import pytest
 
 from avtomatika.access.identity import Client
 from avtomatika.storage.redis.backend import RedisStorage
-from tests.blueprints import echo_blueprint
 from tests.conftest import Orchestrator, OrchestratorFactory
+from tests.sample_blueprints import echo_blueprint
 from tests.storage.conftest import started_redis, wait_for_server
 
 ECHO = "/api/v1/jobs/echo"

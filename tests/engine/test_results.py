@@ -3,8 +3,8 @@
 import asyncio
 from typing import Any
 
-from tests.blueprints import echo_blueprint
 from tests.conftest import OrchestratorFactory
+from tests.sample_blueprints import echo_blueprint
 from tests.wire import WireWorker
 
 

@@ -11,8 +11,8 @@ from avtomatika import Blueprint, OrchestratorEngine
 from avtomatika.blueprints.actions import ActionFactory
 from avtomatika.errors import BlueprintError, ConfigError
 from avtomatika.storage import MemoryStorage
-from tests.blueprints import echo_blueprint
 from tests.conftest import OrchestratorFactory, free_port, make_config
+from tests.sample_blueprints import echo_blueprint
 
 
 def flaky_handler_blueprint(failures: int) -> Blueprint:

@@ -11,8 +11,8 @@ import pytest
 from avtomatika import errors
 from avtomatika.core.records import WorkerRecord
 from avtomatika.storage import MemoryStorage
-from tests.blueprints import echo_blueprint
 from tests.conftest import Orchestrator, OrchestratorFactory
+from tests.sample_blueprints import echo_blueprint
 from tests.wire import WireWorker
 
 SERVER = Path(errors.__file__).parent / "server"

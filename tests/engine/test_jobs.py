@@ -4,8 +4,8 @@ from typing import Any
 
 from avtomatika import Blueprint
 from avtomatika.blueprints.actions import ActionFactory
-from tests.blueprints import echo_blueprint
 from tests.conftest import OrchestratorFactory
+from tests.sample_blueprints import echo_blueprint
 from tests.wire import WireWorker
 
 

@@ -5,8 +5,8 @@ import time
 from typing import Any
 
 from avtomatika.storage.redis.backend import RedisStorage
-from tests.blueprints import echo_blueprint
 from tests.conftest import OrchestratorFactory
+from tests.sample_blueprints import echo_blueprint
 from tests.storage.conftest import started_redis, wait_for_server
 from tests.wire import WireWorker
 
