@@ -12,6 +12,7 @@ fails, and stops every process it started, in any case.
 
 import asyncio
 import atexit
+import collections
 import contextlib
 import os
 import random
@@ -497,3 +498,18 @@ class HeldLoad:
         except (aiohttp.ClientError, TimeoutError) as exc:
             connected.set()
             return type(exc).__name__
+
+
+async def assert_finished_once(jobs: "JobClient", job_ids: list[str], run_log: Path, timeout: float) -> None:
+    """Every job finished, and each one's task ran exactly once (the skill logs a line per run)."""
+    docs = await jobs.wait_terminal(job_ids, timeout=timeout)
+    unfinished = {
+        job_id: doc and doc["status"]
+        for job_id, doc in docs.items()
+        if not doc or doc["status"] != "finished"
+    }
+    assert not unfinished, unfinished
+    runs = collections.Counter(run_log.read_text().split())
+    assert set(runs) == set(job_ids), "every job's task ran"
+    twice = {job_id: count for job_id, count in runs.items() if count > 1}
+    assert not twice, f"{len(twice)} task(s) ran more than once: {twice}"

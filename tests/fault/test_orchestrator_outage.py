@@ -16,7 +16,6 @@ connections, after which it drops the result and the task must run again after i
 """
 
 import asyncio
-import collections
 import signal
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.fault.app import SINGLE_PATH
-from tests.fault.harness import Cluster
+from tests.fault.harness import Cluster, assert_finished_once
 from tests.integration.sdk import sdk_worker
 
 WORKERS = 3
@@ -64,17 +63,7 @@ async def _run_through_outage(tmp_path: Path, outage_seconds: float, *, kill: bo
             else:
                 orch.send(signal.SIGCONT)
 
-        docs = await cluster.jobs.wait_terminal(acknowledged, timeout=120)
-        unfinished = {
-            job_id: doc and doc["status"]
-            for job_id, doc in docs.items()
-            if not doc or doc["status"] != "finished"
-        }
-        assert not unfinished, unfinished
-        runs = collections.Counter(run_log.read_text().split())
-        assert set(runs) == set(acknowledged), "every job's task ran"
-        twice = {job_id: count for job_id, count in runs.items() if count > 1}
-        assert not twice, f"{len(twice)} task(s) ran more than once: {twice}"
+        await assert_finished_once(cluster.jobs, acknowledged, run_log, timeout=120)
         for orch in orchs:
             assert "Traceback" not in orch.log_text(), f"{orch.name} logged a traceback:\n{orch.log_tail()}"
 

@@ -9,13 +9,12 @@ each instance logs each outage in a few lines, with no traceback.
 """
 
 import asyncio
-import collections
 import signal
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 from tests.fault.app import SINGLE_PATH
-from tests.fault.harness import Cluster
+from tests.fault.harness import Cluster, assert_finished_once
 from tests.integration.sdk import sdk_worker
 
 JOBS = 240
@@ -54,18 +53,7 @@ async def test_sdk_workers_ride_out_a_frozen_and_a_killed_redis(tmp_path: Path) 
         acknowledged, _ = await asyncio.gather(submit(), outages())
         everything = [doc["id"] for doc in await cluster.jobs.all_jobs()]
         assert set(acknowledged) <= set(everything), "an acknowledged job was lost"
-        docs = await cluster.jobs.wait_terminal(everything, timeout=90)
-        unfinished = {
-            job_id: doc and doc["status"]
-            for job_id, doc in docs.items()
-            if not doc or doc["status"] != "finished"
-        }
-        assert not unfinished, unfinished
-
-        runs = collections.Counter(run_log.read_text().split())
-        assert set(runs) == set(everything), "every job's task ran"
-        twice = {job_id: count for job_id, count in runs.items() if count > 1}
-        assert not twice, f"{len(twice)} task(s) ran more than once: {twice}"
+        await assert_finished_once(cluster.jobs, everything, run_log, timeout=90)
         for orch in orchs:
             log = orch.log_text()
             assert "Traceback" not in log, f"{orch.name} logged a traceback:\n{orch.log_tail()}"
