@@ -509,7 +509,7 @@ async def assert_finished_once(jobs: "JobClient", job_ids: list[str], run_log: P
         if not doc or doc["status"] != "finished"
     }
     assert not unfinished, unfinished
-    runs = collections.Counter(run_log.read_text().split())
+    runs = collections.Counter((await asyncio.to_thread(run_log.read_text)).split())
     assert set(runs) == set(job_ids), "every job's task ran"
     twice = {job_id: count for job_id, count in runs.items() if count > 1}
     assert not twice, f"{len(twice)} task(s) ran more than once: {twice}"
