@@ -1,10 +1,14 @@
-"""Worker events: progress updates and event-driven transitions, only from the task's owner."""
+"""Job events: progress updates and event-driven transitions, only from the task's owner; worker and
+blueprint events announced to the callbacks and the job's webhook."""
 
+import asyncio
 from typing import Any
+
+from aiohttp import web
 
 from avtomatika import Blueprint
 from avtomatika.blueprints.actions import ActionFactory
-from tests.conftest import OrchestratorFactory
+from tests.conftest import OrchestratorFactory, free_port
 from tests.wire import WireWorker
 
 
@@ -70,3 +74,105 @@ async def test_malformed_event_is_rejected(orchestrator: OrchestratorFactory) ->
         async with orch.session.post(f"{orch.url}/_worker/events", json=body, headers=worker.headers) as r:
             assert r.status == 400
             assert "event_id" in (await r.json())["message"]
+
+
+class Receiver:
+    """A local webhook endpoint that records what it is sent."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> "Receiver":
+        app = web.Application()
+        app.router.add_post("/hook", self._hook)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{port}/hook"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        self.received.append(await request.json())
+        return web.Response(status=204)
+
+    async def events(self, count: int, kind: str = "worker_event:") -> list[dict[str, Any]]:
+        for _ in range(100):
+            found = [r for r in self.received if r["event"].startswith(kind)]
+            if len(found) >= count:
+                return found
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{count} {kind} webhook(s) never arrived: {self.received}")
+
+
+async def test_worker_events_reach_the_callbacks_and_the_jobs_webhook(
+    orchestrator: OrchestratorFactory,
+) -> None:
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    async def on_event(worker_id: str, event: dict[str, Any]) -> None:
+        seen.append((worker_id, event))
+
+    async with Receiver() as hook, orchestrator(preview_blueprint()) as orch:
+        orch.engine.on_worker_event.append(on_event)
+        worker = WireWorker(orch.session, orch.url, "w1")
+        await worker.register("render")
+        job_id = await orch.create_job("/api/v1/jobs/render", webhook_url=hook.url)
+        task = await worker.poll_until_task()
+        await worker.event(task, "progress", {"progress": 0.5})
+        [delivered] = await hook.events(1)
+    assert delivered["event"] == "worker_event:progress"
+    assert (delivered["job_id"], delivered["result"]) == (job_id, {"progress": 0.5})
+    [(source, event)] = seen
+    assert (source, event["event_type"], event["job_id"]) == ("w1", "progress", job_id)
+
+
+def announcing_blueprint(fail_first: bool) -> Blueprint:
+    bp = Blueprint(name="announce", api_version="v1", api_endpoint="/jobs/announce")
+    attempts = {"n": 0}
+
+    @bp.handler(is_start=True)
+    async def start(actions: ActionFactory) -> None:
+        attempts["n"] += 1
+        actions.send_event("progress", {"progress": 0.25, "message": "a quarter"})
+        actions.send_event("thumbnail_ready", {"attempt": attempts["n"]}, metadata={"kind": "png"})
+        if fail_first and attempts["n"] == 1:
+            raise RuntimeError("flaky, once")
+        actions.go_to("done")
+
+    @bp.handler(is_end=True)
+    async def done() -> None:
+        return None
+
+    return bp
+
+
+async def test_a_handlers_events_are_announced_once_its_step_is_committed(
+    orchestrator: OrchestratorFactory,
+) -> None:
+    """``send_event`` from a handler: progress lands on the job in the step's own commit, and
+    every event is announced like a worker's, except those of an attempt that failed."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    async def on_event(source: str, event: dict[str, Any]) -> None:
+        seen.append((source, event))
+
+    async with Receiver() as hook, orchestrator(announcing_blueprint(fail_first=True)) as orch:
+        orch.engine.on_worker_event.append(on_event)
+        job_id = await orch.create_job("/api/v1/jobs/announce", webhook_url=hook.url)
+        doc = await orch.wait_for(job_id)
+        delivered = await hook.events(2)
+    assert (doc["status"], doc["progress"], doc["progress_message"]) == ("finished", 0.25, "a quarter")
+    assert [d["event"] for d in delivered] == ["worker_event:progress", "worker_event:thumbnail_ready"]
+    assert delivered[1]["result"] == {"attempt": 2}, "the failed attempt's events are not announced"
+    assert delivered[1]["metadata"] == {"kind": "png"}
+    assert [(source, event["event_type"]) for source, event in seen] == [
+        ("blueprint:announce", "progress"),
+        ("blueprint:announce", "thumbnail_ready"),
+    ]

@@ -82,6 +82,17 @@ def retry_delay(policy: RetryPolicy, attempt: int) -> float:
     return min(delay, policy.max_delay)
 
 
+def record_progress(job: Job, payload: dict[str, Any], now: float) -> None:
+    """A ``progress`` event: ``progress`` (a number) and ``message`` update the job."""
+    progress = payload.get("progress")
+    if isinstance(progress, int | float) and not isinstance(progress, bool):
+        job.progress = float(progress)
+    message = payload.get("message")
+    if message is not None:
+        job.progress_message = str(message)
+    job.updated_at = now
+
+
 def is_parallel(job: Job) -> bool:
     return job.status == JobStatus.WAITING_FOR_PARALLEL_TASKS
 

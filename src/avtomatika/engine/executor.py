@@ -14,6 +14,7 @@ from avtomatika.config import Config
 from avtomatika.core.clock import now as clock_now
 from avtomatika.core.effects import Effects
 from avtomatika.core.records import Job
+from avtomatika.engine.notify import JobEvent
 from avtomatika.engine.placement import place_tasks
 from avtomatika.engine.services import Services
 from avtomatika.engine.step import run_handler_step, run_resume_step
@@ -194,8 +195,9 @@ class JobExecutor:
             return True
         expected = job.version
         effects = Effects(release_lease=lease.token)
+        events: list[JobEvent] = []
         if job.status in RUNNABLE_STATUSES:
-            job, effects = await run_handler_step(self._services, job, lease.token)
+            job, effects, events = await run_handler_step(self._services, job, lease.token)
         elif job.status == JobStatus.WAITING_FOR_SUB_JOB:
             await run_resume_step(self._services, job, effects)
         elif any(t.worker_id is None for t in job.tasks.values()):
@@ -203,4 +205,4 @@ class JobExecutor:
         else:
             await storage.release_run(lease)
             return True
-        return await self._services.commit(job, expected, effects, was_terminal=False)
+        return await self._services.commit(job, expected, effects, was_terminal=False, events=events)

@@ -4,10 +4,12 @@ import logging
 import random
 
 from avtomatika.core.clock import now as clock_now
+from avtomatika.core.codec import to_builtins
 from avtomatika.core.effects import Effects
 from avtomatika.core.matching import satisfies
 from avtomatika.core.records import HeartbeatUpdate, Job, TaskRecord, TaskSpec, TaskState, WorkerRecord
-from avtomatika.core.transitions import go_to, live_task, redispatch
+from avtomatika.core.transitions import go_to, live_task, record_progress, redispatch
+from avtomatika.engine.notify import JobEvent
 from avtomatika.engine.services import Change, Services
 from avtomatika.errors import UnknownWorker
 from avtomatika.protocol.constants import JobStatus
@@ -151,32 +153,39 @@ async def _steal(services: Services, thief_id: str) -> TaskRecord | None:
 
 
 async def apply_event(services: Services, worker_id: str, event: WorkerEventPayload) -> None:
-    """Progress events update the job; mapped event types move a waiting job."""
+    """Progress events update the job; mapped event types move a waiting job. An accepted
+    event is announced (webhook, ``on_worker_event``) once its change is stored."""
+    announced = JobEvent(
+        worker_id,
+        event.event_type,
+        event.payload,
+        to_builtins(event.security) if event.security is not None else None,
+        event.metadata,
+    )
     job_id = event.target_job_id
     if job_id is None:
+        services.notify.event(None, announced)
         return
 
-    def change(job: Job) -> Change[None]:
+    def change(job: Job) -> Change[Job | None]:
         now = clock_now()
         # A worker may only speak about tasks it was given (isolation, design.md §3.7).
         if not any(t.worker_id == worker_id for t in job.tasks.values()):
             return Change(None)
         if event.event_type == "progress":
-            progress = event.payload.get("progress")
-            job.progress = float(progress) if isinstance(progress, int | float) else job.progress
-            message = event.payload.get("message")
-            job.progress_message = str(message) if message is not None else job.progress_message
-            job.updated_at = now
-            return Change(None, Effects())
+            record_progress(job, event.payload, now)
+            return Change(job, Effects())
         if job.status != JobStatus.WAITING_FOR_WORKER:
-            return Change(None)
+            return Change(job)
         for active in job.tasks.values():
             target = active.spec.event_transitions.get(event.event_type)
             if target is not None and (event.target_task_id in (None, active.task_id)):
                 job.state_history.update(event.payload)
                 effects = Effects(cancel_tasks=list(job.tasks))
                 job.tasks = {}
-                return Change(None, go_to(job, target, now, effects))
-        return Change(None)
+                return Change(job, go_to(job, target, now, effects))
+        return Change(job)
 
-    await services.update(job_id, change, None)
+    job = await services.update(job_id, change, None)
+    if job is not None:
+        services.notify.event(job, announced)

@@ -8,19 +8,18 @@ goes through :meth:`Services.committed`, so notifications cannot be forgotten.
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
 
 from avtomatika.access.identity import ClientRegistry, WorkerAuthenticator
 from avtomatika.blueprints.blueprint import Blueprint
 from avtomatika.config import Config
-from avtomatika.core.documents import document
 from avtomatika.core.effects import Effects
 from avtomatika.core.records import Job
 from avtomatika.engine.dispatcher import Dispatcher
+from avtomatika.engine.notify import JobEvent, Notifier
 from avtomatika.engine.polls import HeldPolls
-from avtomatika.engine.webhooks import WebhookPayload, WebhookSender
-from avtomatika.protocol.constants import TERMINAL_STATUSES, WEBHOOK_EVENT_BY_STATUS
+from avtomatika.protocol.constants import TERMINAL_STATUSES
 from avtomatika.protocol.models import WorkerCommand
 from avtomatika.storage.base import StorageBackend
 
@@ -30,7 +29,6 @@ T = TypeVar("T")
 MAX_CONFLICT_RETRIES = 100
 CONFLICT_BACKOFF_CAP = 0.1
 
-JobFinishedCallback = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 CommandSink = Callable[[str, WorkerCommand], Awaitable[bool]]
 
 
@@ -50,25 +48,33 @@ class Services:
         storage: StorageBackend,
         config: Config,
         blueprints: dict[str, Blueprint],
-        webhooks: WebhookSender,
-        on_job_finished: list[JobFinishedCallback],
+        notify: Notifier,
     ) -> None:
         self.storage = storage
         self.config = config
         self.blueprints = blueprints
         self.dispatcher = Dispatcher(storage, config)
-        self.webhooks = webhooks
-        self.on_job_finished = on_job_finished
+        self.notify = notify
         self.command_sink: CommandSink | None = None
         self.polls = HeldPolls()
         self.clients = ClientRegistry(config)
         self.worker_auth = WorkerAuthenticator(config)
 
-    async def commit(self, job: Job, expected_version: int, effects: Effects, was_terminal: bool) -> bool:
+    async def commit(
+        self,
+        job: Job,
+        expected_version: int,
+        effects: Effects,
+        was_terminal: bool,
+        events: Sequence[JobEvent] = (),
+    ) -> bool:
+        """Commit the change; once it is stored, announce the events it carried and the job's end."""
         if not await self.storage.commit(job, expected_version, effects):
             return False
+        for event in events:
+            self.notify.event(job, event)
         if not was_terminal and job.status in TERMINAL_STATUSES:
-            await self.job_ended(job)
+            await self.notify.job_ended(job)
         return True
 
     async def update(self, job_id: str, change: Callable[[Job], Change[T]], missing: T) -> T:
@@ -100,25 +106,3 @@ class Services:
             if record is not None:
                 command = WorkerCommand(command="cancel_task", task_id=record.task_id, job_id=job_id)
                 await self.command_sink(record.worker_id, command)
-
-    async def job_ended(self, job: Job) -> None:
-        """Tell the outside world: the job's webhook and in-process callbacks."""
-        if job.webhook_url:
-            self.webhooks.send(
-                job.webhook_url,
-                WebhookPayload(
-                    event=WEBHOOK_EVENT_BY_STATUS[job.status].value,
-                    job_id=job.id,
-                    status=job.status.value,
-                    result=job.state_history,
-                    error=job.error_message,
-                    security=job.security,
-                    metadata=job.metadata,
-                ),
-            )
-        doc = document(job) if self.on_job_finished else {}
-        for callback in self.on_job_finished:
-            try:
-                await callback(job.id, job.status.value, doc)
-            except Exception:
-                logger.exception("on_job_finished callback failed for job %s", job.id)

@@ -1,6 +1,7 @@
 """One executor step: run the current state's handler and turn its action into a transition."""
 
 import logging
+from typing import NamedTuple
 
 from avtomatika.blueprints.actions import (
     Action,
@@ -16,8 +17,9 @@ from avtomatika.blueprints.job_context import ClientConfig, JobContext
 from avtomatika.core.clock import now as clock_now
 from avtomatika.core.effects import Effects
 from avtomatika.core.records import ChildWait, HumanWait, Job, TaskSpec
-from avtomatika.core.transitions import add_tasks, end, go_to, retry_delay
+from avtomatika.core.transitions import add_tasks, end, go_to, record_progress, retry_delay
 from avtomatika.engine.jobs import new_job
+from avtomatika.engine.notify import JobEvent
 from avtomatika.engine.placement import place_tasks
 from avtomatika.engine.services import Services
 from avtomatika.errors import ActionError, BlueprintError
@@ -42,15 +44,23 @@ def _context(job: Job, bp: Blueprint, actions: ActionFactory) -> JobContext:
     )
 
 
-async def run_handler_step(services: Services, job: Job, lease_token: str) -> tuple[Job, Effects]:
-    """Returns the job and effects to commit at the version the job was read at."""
+class StepOutcome(NamedTuple):
+    """What to commit at the version the job was read at, and the events its handler emitted
+    (announced only once the commit is stored; a failed attempt emits none)."""
+
+    job: Job
+    effects: Effects
+    events: list[JobEvent]
+
+
+async def run_handler_step(services: Services, job: Job, lease_token: str) -> StepOutcome:
     now = clock_now()
     config = services.config
     effects = Effects(release_lease=lease_token)
     bp = services.blueprints.get(job.blueprint_name)
     if bp is None:
         end(job, JobStatus.QUARANTINED, now, effects, f"Blueprint '{job.blueprint_name}' is not registered")
-        return job, effects
+        return StepOutcome(job, effects, [])
     job.transition_count += 1
     if job.transition_count > config.MAX_TRANSITIONS_PER_JOB:
         end(
@@ -60,7 +70,7 @@ async def run_handler_step(services: Services, job: Job, lease_token: str) -> tu
             effects,
             f"Job exceeded MAX_TRANSITIONS_PER_JOB={config.MAX_TRANSITIONS_PER_JOB} (a loop?)",
         )
-        return job, effects
+        return StepOutcome(job, effects, [])
     actions = ActionFactory(job.id, job.dispatch_timeout, job.result_timeout, state_exists=bp.has_state)
     aggregate = job.aggregation_target == job.current_state
     entry: HandlerEntry | None = None
@@ -81,8 +91,29 @@ async def run_handler_step(services: Services, job: Job, lease_token: str) -> tu
         job.aggregation_target = None
     # Storage errors from here on are not the handler's fault and spend none of its retries:
     # they propagate, and the step runs again when its lease expires.
-    await _apply_action(services, job, actions.action, clock_now(), effects)
-    return job, effects
+    now = clock_now()
+    events = _blueprint_events(bp, job, actions, now)
+    await _apply_action(services, job, actions.action, now, effects)
+    return StepOutcome(job, effects, events)
+
+
+def _blueprint_events(bp: Blueprint, job: Job, actions: ActionFactory, now: float) -> list[JobEvent]:
+    """The handler's ``send_event`` calls: a ``progress`` event updates the job in this very
+    commit; every event is announced like a worker's once the commit is stored."""
+    events = []
+    for sent in actions.pending_events:
+        if sent["event_type"] == "progress":
+            record_progress(job, sent["payload"], now)
+        events.append(
+            JobEvent(
+                f"blueprint:{bp.name}",
+                sent["event_type"],
+                sent["payload"],
+                sent["security"],
+                sent["metadata"],
+            )
+        )
+    return events
 
 
 def _where(bp: Blueprint, job: Job, entry: HandlerEntry | None) -> str:
@@ -94,18 +125,18 @@ def _where(bp: Blueprint, job: Job, entry: HandlerEntry | None) -> str:
 
 async def _failed_attempt(
     services: Services, job: Job, exc: Exception, lease_token: str, mistake: str | None = None
-) -> tuple[Job, Effects]:
+) -> StepOutcome:
     """Commit the failure on the stored job; ``mistake`` (a blueprint error) fails it at once."""
     effects = Effects(release_lease=lease_token)
     stored = await services.storage.get_job(job.id)
     if stored is None or stored.version != job.version:
-        return job, effects
+        return StepOutcome(job, effects, [])
     stored.transition_count = job.transition_count
     if mistake is None:
         _handler_failed(services, stored, exc, clock_now(), effects)
     else:
         end(stored, JobStatus.FAILED, clock_now(), effects, mistake)
-    return stored, effects
+    return StepOutcome(stored, effects, [])
 
 
 def _handler_failed(services: Services, job: Job, exc: Exception, now: float, effects: Effects) -> None:

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -19,7 +19,8 @@ from avtomatika.blueprints.blueprint import Blueprint
 from avtomatika.config import Config
 from avtomatika.engine import jobs
 from avtomatika.engine.executor import JobExecutor
-from avtomatika.engine.services import JobFinishedCallback, Services
+from avtomatika.engine.notify import JobFinishedCallback, Notifier, WorkerEventCallback
+from avtomatika.engine.services import Services
 from avtomatika.engine.watcher import Watcher
 from avtomatika.engine.webhooks import WebhookSender
 from avtomatika.errors import BlueprintError, JobNotFound, JobStateConflict
@@ -43,8 +44,6 @@ from avtomatika.storage.factory import apply_retention
 
 logger = logging.getLogger(__name__)
 
-WorkerEventCallback = Callable[[str, dict[str, Any]], Awaitable[None]]
-
 ENGINE_KEY: "web.AppKey[OrchestratorEngine]" = web.AppKey("engine")
 
 
@@ -63,7 +62,8 @@ class OrchestratorEngine:
             timeout=config.WEBHOOK_TIMEOUT_SECONDS,
             queue_size=config.WEBHOOK_QUEUE_SIZE,
         )
-        self.services = Services(storage, config, self.blueprints, self.webhook_sender, self.on_job_finished)
+        notify = Notifier(self.webhook_sender, self.on_job_finished, self.on_worker_event)
+        self.services = Services(storage, config, self.blueprints, notify)
         self.dispatcher = self.services.dispatcher
         self.ws_manager = WebSocketManager()
         self.services.command_sink = self.ws_manager.send
