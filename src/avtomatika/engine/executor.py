@@ -201,7 +201,9 @@ class JobExecutor:
         elif job.status == JobStatus.WAITING_FOR_SUB_JOB:
             await run_resume_step(self._services, job, effects)
         elif any(t.worker_id is None for t in job.tasks.values()):
-            await place_tasks(job, self._services.dispatcher, self._config, clock_now(), effects)
+            await place_tasks(
+                job, self._services.dispatcher, self._config.NO_WORKER_WAIT_SECONDS, clock_now(), effects
+            )
         else:
             await storage.release_run(lease)
             return True

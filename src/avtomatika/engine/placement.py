@@ -1,6 +1,5 @@
 """Places a job's waiting tasks on workers, or schedules another try when none can take them."""
 
-from avtomatika.config import Config
 from avtomatika.core.effects import Effects
 from avtomatika.core.records import Job
 from avtomatika.core.transitions import is_parallel, task_not_taken
@@ -11,7 +10,7 @@ NO_WORKER_RETRY_MAX_DELAY = 5.0
 
 
 async def place_tasks(
-    job: Job, dispatcher: Dispatcher, config: Config, now: float, effects: Effects
+    job: Job, dispatcher: Dispatcher, no_worker_wait: float, now: float, effects: Effects
 ) -> Effects:
     """Push every unplaced task of ``job`` to a chosen worker's queue (as effects).
 
@@ -33,7 +32,7 @@ async def place_tasks(
             effects.push_tasks.append(record)
             continue
         waited = now - active.created_at
-        limit = active.spec.dispatch_timeout_seconds or config.NO_WORKER_WAIT_SECONDS
+        limit = active.spec.dispatch_timeout_seconds or no_worker_wait
         if waited >= limit:
             parallel = is_parallel(job)
             task_not_taken(

@@ -181,13 +181,13 @@ async def _apply_action(
     elif isinstance(action, DispatchTask):
         job.status = JobStatus.WAITING_FOR_WORKER
         _dispatch(job, [action.spec], now)
-        await place_tasks(job, services.dispatcher, services.config, now, effects)
+        await place_tasks(job, services.dispatcher, services.config.NO_WORKER_WAIT_SECONDS, now, effects)
     elif isinstance(action, DispatchParallel):
         job.status = JobStatus.WAITING_FOR_PARALLEL_TASKS
         job.aggregation_target = action.aggregate_into
         job.aggregation_results = {}
         _dispatch(job, action.tasks, now)
-        await place_tasks(job, services.dispatcher, services.config, now, effects)
+        await place_tasks(job, services.dispatcher, services.config.NO_WORKER_WAIT_SECONDS, now, effects)
     elif isinstance(action, AwaitHuman):
         job.status = JobStatus.WAITING_FOR_HUMAN
         job.human = HumanWait(
