@@ -182,10 +182,6 @@ class Config:
     )
     LOG_LEVEL = Setting(str, "INFO", "level of the `avtomatika` logger")
     LOG_FORMAT = Setting(str, "json", "`json`, or anything else for text")
-    TZ = Setting(str, "UTC", "accepted and not acted upon (job times are epoch seconds)")
-    STRICT_EVENT_VALIDATION = Setting(
-        bool, True, "accepted and not acted upon (worker events are not checked against `events_schema`)"
-    )
     BLUEPRINTS_DIR = Setting(str, "", "register every blueprint found in this directory's modules")
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
