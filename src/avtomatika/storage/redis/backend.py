@@ -1,24 +1,20 @@
 """The Redis backend: the storage contract on one Redis primary, shared by any number of
 orchestrator instances.
 
-Every change that touches more than one key is one Lua script (``lua/``), so it happens
-whole or not at all, and two instances can never both claim one run-queue entry or one task:
-leases and lock owners are compared inside the script that acts on them. Records are
-MessagePack blobs that Lua never decodes; the few values a script must read (a job's version,
-a task's state, owner, priority and deadlines, a worker's reputation) sit beside the blob as
-plain hash fields. Deadlines are epoch seconds (W-13).
+Every change that touches more than one key is one Lua script (``lua/``), so it happens whole or
+not at all, and two instances never both claim one run-queue entry or task: leases and owners are
+compared inside the script that acts on them. Records are MessagePack blobs Lua never decodes; the
+few values a script reads (version, task state, owner, priority, deadlines, reputation) sit beside
+the blob as plain hash fields. Deadlines are epoch seconds (W-13), from synchronised clocks.
 
-Redis Cluster is not supported: one job's key carries a ``{job id}`` hash tag, but a single
-change also touches worker queues, the run queue, the deadline index and other jobs, which
-live in other slots, and scripts derive key names from ids they read (a popped queue member
-names its task). The scripts declare ``no-cluster`` and refuse to run on a cluster: use a
-single primary. Instances compare times from their own clocks, which must be synchronised.
+Redis Cluster is not supported: one change touches worker queues, the run queue, the deadline
+index and other jobs, in other slots, and scripts derive key names from ids they read. The
+scripts declare ``no-cluster``: use a single primary.
 
-Waiting (``claim_run``, ``poll_task``) holds no connection: see ``storage.waiting``. Scripts
-that make work ready publish on ``{prefix}:wake``; one pub/sub connection per instance
-wakes local waiters, which then make one atomic attempt each. Every other command of an
-instance goes over one multiplexed connection (``connection``). A claim returns its job;
-a lone task read also reads the job, which the caller reads next (``handoff``).
+Waiting (``claim_run``, ``poll_task``) holds no connection (``storage.waiting``): scripts that
+make work ready publish on ``{prefix}:wake``, and one pub/sub connection per instance wakes local
+waiters. Every other command goes over one multiplexed connection (``connection``). A claim
+returns its job; a lone task read also reads the job, which the caller reads next (``handoff``).
 """
 
 import asyncio
