@@ -148,8 +148,24 @@ async def _steal(services: Services, thief_id: str) -> TaskRecord | None:
             if candidate.skill in thief.skill_names() and satisfies(thief, spec):
                 stolen = await storage.steal_task(candidate.task_id, victim.worker_id, thief_id)
                 if stolen is not None:
+                    await _hand_over(services, stolen, victim.worker_id)
                     return stolen
     return None
+
+
+async def _hand_over(services: Services, stolen: TaskRecord, victim_id: str) -> None:
+    """The job learns the task's new owner before the thief hears of it, so the thief's events
+    and results are the ones the job accepts, and the victim's are refused. If this instance
+    dies in between, the thief never got the task: its running deadline puts it back."""
+
+    def change(job: Job) -> Change[None]:
+        active = live_task(job, stolen.task_id)
+        if active is None or active.worker_id != victim_id:
+            return Change(None)
+        active.worker_id = stolen.worker_id
+        return Change(None, Effects())
+
+    await services.update(stolen.job_id, change, None)
 
 
 async def apply_event(services: Services, worker_id: str, event: WorkerEventPayload) -> None:
