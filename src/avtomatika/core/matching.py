@@ -8,7 +8,8 @@ from avtomatika.core.records import TaskSpec, WorkerRecord
 
 def _ge_or_equal(have: Any, want: Any) -> bool:
     if isinstance(want, bool) or isinstance(have, bool):
-        return bool(have == want)
+        # Not ``have == want``: Python has True == 1, and a flag is not a count.
+        return type(have) is type(want) and have == want
     if isinstance(want, int | float) and isinstance(have, int | float):
         return have >= want
     return bool(have == want)
@@ -40,10 +41,28 @@ def _resources_match(worker: WorkerRecord, want: Mapping[str, Any]) -> bool:
     devices = [
         {"type": d.type, "model": d.model, "id": d.id, "properties": d.properties} for d in res.devices or []
     ]
-    for wanted in want.get("devices") or []:
-        if not any(_device_matches(d, wanted) for d in devices):
-            return False
+    if not _devices_assignable(devices, list(want.get("devices") or [])):
+        return False
     return _properties_match(res.properties, want.get("properties"))
+
+
+def _devices_assignable(devices: list[Mapping[str, Any]], wanted: list[Mapping[str, Any]]) -> bool:
+    """Each wanted device gets a device of its own: two wanted GPUs need two GPUs, not one twice.
+    A bipartite matching by augmenting paths (a task asks for a handful of devices)."""
+    holder: dict[int, int] = {}
+    """Device index -> index of the wanted device it is assigned to."""
+
+    def assign(want_index: int, tried: set[int]) -> bool:
+        for index, device in enumerate(devices):
+            if index in tried or not _device_matches(device, wanted[want_index]):
+                continue
+            tried.add(index)
+            if index not in holder or assign(holder[index], tried):
+                holder[index] = want_index
+                return True
+        return False
+
+    return len(wanted) <= len(devices) and all(assign(i, set()) for i in range(len(wanted)))
 
 
 def _software_match(worker: WorkerRecord, want: Mapping[str, str]) -> bool:
