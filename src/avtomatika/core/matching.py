@@ -1,6 +1,6 @@
 """Does a worker satisfy a task's requirements? Numbers compare greater-or-equal (GE)."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from avtomatika.core.records import TaskSpec, WorkerRecord
@@ -46,7 +46,7 @@ def _resources_match(worker: WorkerRecord, want: Mapping[str, Any]) -> bool:
     return _properties_match(res.properties, want.get("properties"))
 
 
-def _devices_assignable(devices: list[Mapping[str, Any]], wanted: list[Mapping[str, Any]]) -> bool:
+def _devices_assignable(devices: Sequence[Mapping[str, Any]], wanted: Sequence[Mapping[str, Any]]) -> bool:
     """Each wanted device gets a device of its own: two wanted GPUs need two GPUs, not one twice.
     A bipartite matching by augmenting paths (a task asks for a handful of devices)."""
     holder: dict[int, int] = {}
