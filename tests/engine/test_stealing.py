@@ -1,24 +1,12 @@
 """Work stealing: an idle worker takes a task queued for a busier peer, and the job follows the
 task to its new owner (results and events from the thief apply, the victim's are refused)."""
 
-import asyncio
 from typing import Any
 
 from tests.conftest import Orchestrator, OrchestratorFactory
+from tests.engine.placed import placed_on
 from tests.sample_blueprints import echo_blueprint
 from tests.wire import WireWorker
-
-
-async def _placed_on(orch: Orchestrator, job_id: str, timeout: float = 10.0) -> str:
-    """The worker the job's task is queued for, once the executor has placed it."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        tasks = (await orch.job(job_id))["tasks"]
-        if tasks and tasks[0]["worker_id"] is not None:
-            return str(tasks[0]["worker_id"])
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"job {job_id} was never placed")
-        await asyncio.sleep(0.02)
 
 
 async def _backlog_on_victim(orch: Orchestrator, jobs: int) -> tuple[WireWorker, list[str]]:
@@ -26,7 +14,7 @@ async def _backlog_on_victim(orch: Orchestrator, jobs: int) -> tuple[WireWorker,
     victim = WireWorker(orch.session, orch.url, "victim")
     await victim.register("echo", capacity=1)
     job_ids = [await orch.create_job("/api/v1/jobs/echo", {"n": n}) for n in range(jobs)]
-    assert [await _placed_on(orch, job_id) for job_id in job_ids] == ["victim"] * jobs
+    assert [await placed_on(orch, job_id) for job_id in job_ids] == ["victim"] * jobs
     return victim, job_ids
 
 
@@ -38,7 +26,7 @@ async def test_a_stolen_task_belongs_to_the_thief(orchestrator: OrchestratorFact
         task = await thief.poll()
         assert task is not None, "the idle thief stole nothing from the victim's backlog"
         stolen_job = task["job_id"]
-        assert await _placed_on(orch, stolen_job) == "thief"
+        assert await placed_on(orch, stolen_job) == "thief"
 
         assert await victim.event(task, "progress", {"progress": 0.9, "message": "victim"}) == (
             200,
@@ -60,7 +48,7 @@ async def test_a_stolen_task_belongs_to_the_thief(orchestrator: OrchestratorFact
         _, duplicate = await thief.result(task, data={"by": "thief"})
 
         (other_job,) = set(job_ids) - {stolen_job}
-        assert await _placed_on(orch, other_job) == "victim"
+        assert await placed_on(orch, other_job) == "victim"
     assert finished["status"] == "finished"
     assert finished["state_history"] == {"by": "thief"}
     assert duplicate["status"] == "accepted"
@@ -74,4 +62,4 @@ async def test_no_steal_when_disabled(orchestrator: OrchestratorFactory) -> None
         thief = WireWorker(orch.session, orch.url, "thief")
         await thief.register("echo", capacity=1)
         assert await thief.poll() is None
-        assert [await _placed_on(orch, job_id) for job_id in job_ids] == ["victim", "victim"]
+        assert [await placed_on(orch, job_id) for job_id in job_ids] == ["victim", "victim"]
