@@ -9,10 +9,14 @@ from tests.sample_blueprints import echo_blueprint
 from tests.wire import WireWorker
 
 
+def priced(cost: float) -> dict[str, Any]:
+    return {"capabilities": {"hostname": "test", "cost_per_skill": {"echo": cost}}}
+
+
 async def _backlog_on_victim(orch: Orchestrator, jobs: int) -> tuple[WireWorker, list[str]]:
     """A victim with room for one task that never polls, holding ``jobs`` queued tasks."""
     victim = WireWorker(orch.session, orch.url, "victim")
-    await victim.register("echo", capacity=1)
+    await victim.register("echo", capacity=1, **priced(1.0))
     job_ids = [await orch.create_job("/api/v1/jobs/echo", {"n": n}) for n in range(jobs)]
     assert [await placed_on(orch, job_id) for job_id in job_ids] == ["victim"] * jobs
     return victim, job_ids
@@ -63,3 +67,26 @@ async def test_no_steal_when_disabled(orchestrator: OrchestratorFactory) -> None
         await thief.register("echo", capacity=1)
         assert await thief.poll() is None
         assert [await placed_on(orch, job_id) for job_id in job_ids] == ["victim", "victim"]
+
+
+async def test_a_thief_dispatch_would_refuse_steals_nothing(
+    orchestrator: OrchestratorFactory, backend: Any
+) -> None:
+    bp = echo_blueprint(max_cost=2.0)
+    async with orchestrator(bp, storage=backend, WORKER_POLL_TIMEOUT_SECONDS=0.1) as orch:
+        _, job_ids = await _backlog_on_victim(orch, 2)
+        unpriced = WireWorker(orch.session, orch.url, "unpriced")
+        await unpriced.register("echo", capacity=1)
+        dear = WireWorker(orch.session, orch.url, "dear")
+        await dear.register("echo", capacity=1, **priced(2.5))
+        shunned = WireWorker(orch.session, orch.url, "shunned")
+        await shunned.register("echo", capacity=1, **priced(0.5))
+        await orch.engine.storage.adjust_reputation("shunned", -0.9)
+        for thief in (unpriced, dear, shunned):
+            assert await thief.poll() is None, thief.worker_id
+        fair = WireWorker(orch.session, orch.url, "fair")
+        await fair.register("echo", capacity=1, **priced(2.0))
+        task = await fair.poll()
+        assert task is not None
+        placed = [await placed_on(orch, job_id) for job_id in job_ids]
+    assert sorted(placed) == ["fair", "victim"]

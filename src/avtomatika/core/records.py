@@ -145,6 +145,8 @@ class TaskRecord(Record):
     result_deadline: float | None = None
     execution_timeout: float = 300.0
     requirements: JSONObject | None = None
+    max_cost: float | None = None
+    """The task's ``max_cost``, kept (like ``requirements``) so that a steal checks the thief."""
     poll_check_at: float | None = None
     """When the watcher checks that the worker still takes tasks, if the task is still queued."""
 

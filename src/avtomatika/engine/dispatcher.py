@@ -59,20 +59,12 @@ class Dispatcher:
         return workers
 
     async def select(self, spec: TaskSpec) -> WorkerRecord | None:
-        threshold = self._config.REPUTATION_MIN_THRESHOLD
         now = clock_now()
         candidates = await self.candidates(spec.type)
         if not candidates:
             self._warn_unserved(spec.type)
             return None
-        eligible = [
-            w
-            for w in candidates
-            if w.status != "offline"
-            and w.expires_at > now
-            and w.reputation >= threshold
-            and satisfies(w, spec)
-        ]
+        eligible = [w for w in candidates if self.eligible(w, spec, now)]
         if not eligible:
             return None
         loads = await self._storage.worker_loads([w.worker_id for w in eligible])
@@ -87,6 +79,17 @@ class Dispatcher:
             counter = self._round_robin.setdefault(spec.type, itertools.count())
             return ranked[next(counter) % len(ranked)][0]
         return _STRATEGIES[spec.dispatch_strategy](ranked, spec, self._config.DISPATCHER_SOFT_LIMIT)
+
+    def eligible(self, worker: WorkerRecord, spec: TaskSpec, now: float) -> bool:
+        """Whether the worker may be given the task at all, whatever the strategy: live, not
+        signed off, reputable enough, meeting its requirements and ``max_cost``. A steal asks
+        this too, so a thief cannot take what dispatch would never have given it."""
+        return (
+            worker.status != "offline"
+            and worker.expires_at > now
+            and worker.reputation >= self._config.REPUTATION_MIN_THRESHOLD
+            and satisfies(worker, spec)
+        )
 
     def _warn_unserved(self, task_type: str) -> None:
         """Once per task type: a typo in a blueprint's task type or a worker never started
@@ -128,6 +131,7 @@ class Dispatcher:
             result_deadline=result_deadline,
             execution_timeout=spec.timeout_seconds or self._config.WORKER_TIMEOUT_SECONDS,
             requirements=spec.resource_requirements,
+            max_cost=spec.max_cost,
             poll_check_at=now + self._config.poll_silence_limit,
         )
 

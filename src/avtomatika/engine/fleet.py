@@ -6,7 +6,6 @@ import random
 from avtomatika.core.clock import now as clock_now
 from avtomatika.core.codec import to_builtins
 from avtomatika.core.effects import Effects
-from avtomatika.core.matching import satisfies
 from avtomatika.core.records import HeartbeatUpdate, Job, TaskRecord, TaskSpec, TaskState, WorkerRecord
 from avtomatika.core.transitions import go_to, live_task, record_progress, redispatch
 from avtomatika.engine.notify import JobEvent
@@ -128,11 +127,13 @@ async def next_task(services: Services, worker_id: str, timeout: float) -> TaskR
 
 async def _steal(services: Services, thief_id: str) -> TaskRecord | None:
     storage = services.storage
-    thief = await services.dispatcher.worker(thief_id)
+    dispatcher = services.dispatcher
+    thief = await dispatcher.worker(thief_id)
     if thief is None:
         return None
+    now = clock_now()
     for skill in sorted(thief.skill_names()):
-        peers = [w for w in await services.dispatcher.candidates(skill) if w.worker_id != thief_id]
+        peers = [w for w in await dispatcher.candidates(skill) if w.worker_id != thief_id]
         if not peers:
             continue
         loads = await storage.worker_loads([w.worker_id for w in peers])
@@ -144,8 +145,12 @@ async def _steal(services: Services, thief_id: str) -> TaskRecord | None:
             continue
         victim = max(backlog, key=lambda b: b[0])[1]
         for candidate in await storage.peek_tasks(victim.worker_id, STEAL_SAMPLE):
-            spec = TaskSpec(type=candidate.skill, resource_requirements=candidate.requirements)
-            if candidate.skill in thief.skill_names() and satisfies(thief, spec):
+            spec = TaskSpec(
+                type=candidate.skill,
+                resource_requirements=candidate.requirements,
+                max_cost=candidate.max_cost,
+            )
+            if candidate.skill in thief.skill_names() and dispatcher.eligible(thief, spec, now):
                 stolen = await storage.steal_task(candidate.task_id, victim.worker_id, thief_id)
                 if stolen is not None:
                     await _hand_over(services, stolen, victim.worker_id)

@@ -185,7 +185,8 @@ class StorageBackend(ABC):
     @abstractmethod
     async def steal_task(self, task_id: str, from_worker: str, to_worker: str) -> TaskRecord | None:
         """If ``task_id`` is still queued on ``from_worker``, hand it to ``to_worker`` as RUNNING
-        (owner reassigned, deadline moved) and return it; else None."""
+        (owner reassigned, deadline moved) and return it; else None. The job's own record of the
+        owner is not touched here: the caller commits that before handing the task over."""
 
     @abstractmethod
     async def worker_loads(self, worker_ids: Sequence[str]) -> list[WorkerLoad]:
