@@ -50,3 +50,26 @@ def fan_out_blueprint(name: str = "fan", task_type: str = "square") -> Blueprint
         return None
 
     return bp
+
+
+def approval_blueprint() -> Blueprint:
+    """start waits for a human: ``approved`` -> shipped, ``rejected`` -> dropped."""
+    bp = Blueprint(name="review", api_version="v1", api_endpoint="/jobs/review")
+
+    @bp.handler(is_start=True)
+    async def start(actions: ActionFactory) -> None:
+        actions.await_human_approval(
+            integration="email",
+            message="Ship it?",
+            transitions={"approved": "shipped", "rejected": "dropped"},
+        )
+
+    @bp.handler(is_end=True)
+    async def shipped() -> None:
+        return None
+
+    @bp.handler(is_end=True)
+    async def dropped() -> None:
+        return None
+
+    return bp

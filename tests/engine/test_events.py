@@ -1,14 +1,12 @@
 """Job events: progress updates and event-driven transitions, only from the task's owner; worker and
 blueprint events announced to the callbacks and the job's webhook."""
 
-import asyncio
 from typing import Any
-
-from aiohttp import web
 
 from avtomatika import Blueprint
 from avtomatika.blueprints.actions import ActionFactory
-from tests.conftest import OrchestratorFactory, free_port
+from tests.conftest import OrchestratorFactory
+from tests.webhook_receiver import Receiver
 from tests.wire import WireWorker
 
 
@@ -76,41 +74,6 @@ async def test_malformed_event_is_rejected(orchestrator: OrchestratorFactory) ->
             assert "event_id" in (await r.json())["message"]
 
 
-class Receiver:
-    """A local webhook endpoint that records what it is sent."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self._runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def __aenter__(self) -> "Receiver":
-        app = web.Application()
-        app.router.add_post("/hook", self._hook)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}/hook"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
-
-    async def _hook(self, request: web.Request) -> web.Response:
-        self.received.append(await request.json())
-        return web.Response(status=204)
-
-    async def events(self, count: int, kind: str = "worker_event:") -> list[dict[str, Any]]:
-        for _ in range(100):
-            found = [r for r in self.received if r["event"].startswith(kind)]
-            if len(found) >= count:
-                return found
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{count} {kind} webhook(s) never arrived: {self.received}")
-
-
 async def test_worker_events_reach_the_callbacks_and_the_jobs_webhook(
     orchestrator: OrchestratorFactory,
 ) -> None:
@@ -126,7 +89,7 @@ async def test_worker_events_reach_the_callbacks_and_the_jobs_webhook(
         job_id = await orch.create_job("/api/v1/jobs/render", webhook_url=hook.url)
         task = await worker.poll_until_task()
         await worker.event(task, "progress", {"progress": 0.5})
-        [delivered] = await hook.events(1)
+        [delivered] = await hook.events(1, "worker_event:")
     assert delivered["event"] == "worker_event:progress"
     assert (delivered["job_id"], delivered["result"]) == (job_id, {"progress": 0.5})
     [(source, event)] = seen
@@ -167,7 +130,7 @@ async def test_a_handlers_events_are_announced_once_its_step_is_committed(
         orch.engine.on_worker_event.append(on_event)
         job_id = await orch.create_job("/api/v1/jobs/announce", webhook_url=hook.url)
         doc = await orch.wait_for(job_id)
-        delivered = await hook.events(2)
+        delivered = await hook.events(2, "worker_event:")
     assert (doc["status"], doc["progress"], doc["progress_message"]) == ("finished", 0.25, "a quarter")
     assert [d["event"] for d in delivered] == ["worker_event:progress", "worker_event:thumbnail_ready"]
     assert delivered[1]["result"] == {"attempt": 2}, "the failed attempt's events are not announced"

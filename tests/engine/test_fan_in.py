@@ -51,3 +51,22 @@ async def test_failed_branch_is_reported_to_the_aggregator(orchestrator: Orchest
     assert doc["state_history"]["total"] == second["params"]["n"] ** 2
     statuses = sorted(r["status"] for r in doc["aggregation_results"].values())
     assert statuses == ["failure", "success"]
+
+
+async def test_a_branch_missing_its_dispatch_deadline_is_reported_to_the_aggregator(
+    orchestrator: OrchestratorFactory, backend: Any
+) -> None:
+    async with orchestrator(fan_out_blueprint(), storage=backend) as orch:
+        worker = WireWorker(orch.session, orch.url, "w1")
+        await worker.register("square", capacity=10)
+        job_id = await orch.create_job("/api/v1/jobs/fan", {"numbers": [2, 3]}, dispatch_timeout=0.5)
+        taken = await worker.poll_until_task()  # the other branch is never polled
+        await worker.result(taken, data={"value": taken["params"]["n"] ** 2})
+        doc = await orch.wait_for(job_id, timeout=10)
+    assert (doc["status"], doc["path"]) == ("finished", ["start", "collect", "done"])
+    assert doc["state_history"]["branches"] == 2
+    assert doc["state_history"]["total"] == taken["params"]["n"] ** 2
+    missed = [r for r in doc["aggregation_results"].values() if r["status"] == "failure"]
+    assert len(missed) == 1
+    assert missed[0]["error"]["code"] == "TIMEOUT_ERROR"
+    assert "dispatch deadline" in missed[0]["error"]["message"]

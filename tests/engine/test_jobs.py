@@ -5,7 +5,7 @@ from typing import Any
 from avtomatika import Blueprint
 from avtomatika.blueprints.actions import ActionFactory
 from tests.conftest import OrchestratorFactory
-from tests.sample_blueprints import echo_blueprint
+from tests.sample_blueprints import approval_blueprint, echo_blueprint
 from tests.wire import WireWorker
 
 
@@ -42,28 +42,6 @@ async def test_cancel_withdraws_a_task_still_queued(orchestrator: OrchestratorFa
         async with orch.session.post(f"{orch.url}/api/v1/jobs/{job_id}/cancel", headers=orch.headers) as r:
             assert r.status == 200
         assert await worker.poll() is None
-
-
-def approval_blueprint() -> Blueprint:
-    bp = Blueprint(name="review", api_version="v1", api_endpoint="/jobs/review")
-
-    @bp.handler(is_start=True)
-    async def start(actions: ActionFactory) -> None:
-        actions.await_human_approval(
-            integration="email",
-            message="Ship it?",
-            transitions={"approved": "shipped", "rejected": "dropped"},
-        )
-
-    @bp.handler(is_end=True)
-    async def shipped() -> None:
-        return None
-
-    @bp.handler(is_end=True)
-    async def dropped() -> None:
-        return None
-
-    return bp
 
 
 async def test_human_approval(orchestrator: OrchestratorFactory, backend: Any) -> None:
@@ -147,3 +125,31 @@ async def test_clients_see_only_their_own_jobs(orchestrator: OrchestratorFactory
             assert await r.json() == []
         async with orch.session.get(f"{orch.url}/api/v1/jobs?limit=10", headers=orch.headers) as r:
             assert [j["id"] for j in await r.json()] == [job_id]
+
+
+async def test_a_failing_child_fails_a_parent_that_maps_no_failure(
+    orchestrator: OrchestratorFactory, backend: Any
+) -> None:
+    """Like a result status not in ``transitions``: a child outcome the parent does not map
+    fails the parent, which records the child's result and names the outcome."""
+    _, child = parent_and_child()
+    parent = Blueprint(name="trusting", api_version="v1", api_endpoint="/jobs/trusting")
+
+    @parent.handler(is_start=True)
+    async def spawn(initial_data: dict[str, Any], actions: ActionFactory) -> None:
+        actions.run_blueprint("child", initial_data, transitions={"success": "ok"})
+
+    @parent.handler(is_end=True)
+    async def ok() -> None:
+        return None
+
+    async with orchestrator(parent, child, JOB_MAX_RETRIES=0, storage=backend) as orch:
+        job_id = await orch.create_job("/api/v1/jobs/trusting", {"n": 1, "explode": True})
+        doc = await orch.wait_for(job_id)
+        [(key, child_result)] = [(k, v) for k, v in doc["state_history"].items() if k.startswith("sub_job_")]
+        child_doc = await orch.job(key.removeprefix("sub_job_").removesuffix("_result"))
+    assert (doc["status"], doc["current_state"]) == ("failed", "spawn")
+    assert "outcome 'failure'" in doc["error_message"]
+    assert (child_result["outcome"], child_result["status"]) == ("failure", "quarantined")
+    assert "child failed" in child_result["error_message"]
+    assert child_doc["status"] == "quarantined"

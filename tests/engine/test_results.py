@@ -93,24 +93,6 @@ async def test_unknown_result_status_fails_the_job(orchestrator: OrchestratorFac
     assert "needs_review" in doc["error_message"]
 
 
-async def test_error_codes_decide_the_outcome(orchestrator: OrchestratorFactory) -> None:
-    async with orchestrator(echo_blueprint(), JOB_MAX_RETRIES=1) as orch:
-        worker = WireWorker(orch.session, orch.url, "w1")
-        await worker.register("echo")
-        outcomes = {}
-        for code in ("PERMANENT_ERROR", "INVALID_INPUT_ERROR", "TRANSIENT_ERROR"):
-            job_id = await orch.create_job("/api/v1/jobs/echo")
-            for _ in range(2 if code == "TRANSIENT_ERROR" else 1):
-                task = await worker.poll_until_task()
-                await worker.result(task, status="failure", error={"code": code, "message": "boom"})
-            outcomes[code] = (await orch.wait_for(job_id))["status"]
-    assert outcomes == {
-        "PERMANENT_ERROR": "quarantined",
-        "INVALID_INPUT_ERROR": "failed",
-        "TRANSIENT_ERROR": "quarantined",
-    }
-
-
 async def test_result_for_unknown_job_is_ignored(orchestrator: OrchestratorFactory) -> None:
     async with orchestrator(echo_blueprint()) as orch:
         worker = WireWorker(orch.session, orch.url, "w1")

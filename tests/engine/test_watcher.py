@@ -149,3 +149,81 @@ async def test_a_task_not_picked_up_takes_the_failure_transition(
         doc = await orch.wait_for(job_id, timeout=5)
     assert (doc["status"], doc["current_state"]) == ("finished", "gave_up")
     assert "dispatch deadline" in doc["state_history"]["last_error"]["message"]
+
+
+async def test_a_result_timeout_stops_the_worker_and_retries_then_quarantines(
+    orchestrator: OrchestratorFactory, backend: Any
+) -> None:
+    """A task picked up but not answered before the job's ``result_timeout`` fails like a
+    transient error: its worker is told to stop, it is retried, and once the retries are spent
+    the job is quarantined."""
+    async with orchestrator(echo_blueprint(), JOB_MAX_RETRIES=1, storage=backend) as orch:
+        worker = WireWorker(orch.session, orch.url, "w1")
+        await worker.register("echo")
+        job_id = await orch.create_job("/api/v1/jobs/echo", result_timeout=0.4)
+        first = await worker.poll_until_task()
+        second = await worker.poll_until_task()  # the retry, once the first has timed out
+        _, beat = await worker.heartbeat(current_tasks=[first["task_id"]])
+        _, late = await worker.result(first, data={"late": True})
+        doc = await orch.wait_for(job_id, timeout=10)
+    assert second["task_id"] != first["task_id"]
+    assert beat["cancel_task_ids"] == [first["task_id"]]
+    assert (late["status"], late["reason"]) == ("ignored", "stale_task")
+    assert doc["status"] == "quarantined"
+    assert "TIMEOUT_ERROR" in doc["error_message"]
+    assert "after 2 attempts" in doc["error_message"]
+    assert "late" not in doc["state_history"]
+
+
+async def test_a_result_timeout_takes_the_failure_transition_once_retries_are_spent(
+    orchestrator: OrchestratorFactory,
+) -> None:
+    async with orchestrator(give_up_blueprint(result_timeout_seconds=0.3), JOB_MAX_RETRIES=0) as orch:
+        worker = WireWorker(orch.session, orch.url, "w1")
+        await worker.register("echo")
+        job_id = await orch.create_job("/api/v1/jobs/give_up")
+        await worker.poll_until_task()
+        doc = await orch.wait_for(job_id, timeout=10)
+    assert (doc["status"], doc["current_state"]) == ("finished", "gave_up")
+    assert doc["state_history"]["last_error"]["code"] == "TIMEOUT_ERROR"
+
+
+async def test_a_dead_workers_queued_task_goes_to_another_worker(
+    orchestrator: OrchestratorFactory, backend: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A task still queued (never polled) on a worker that stops heartbeating is placed on
+    another worker; stealing is off so that only the dead-worker path can move it."""
+    caplog.set_level(logging.WARNING, logger="avtomatika.engine.watcher")
+    async with orchestrator(
+        echo_blueprint(),
+        WORKER_HEALTH_CHECK_INTERVAL_SECONDS=0.5,
+        WORK_STEALING_ENABLED=False,
+        storage=backend,
+    ) as orch:
+        doomed = WireWorker(orch.session, orch.url, "doomed")
+        await doomed.register("echo")
+        job_id = await orch.create_job("/api/v1/jobs/echo")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while [t["worker_id"] for t in (await orch.job(job_id))["tasks"]] != ["doomed"]:
+            assert loop.time() < deadline, "the task was never queued on the doomed worker"
+            await asyncio.sleep(0.02)
+        survivor = WireWorker(orch.session, orch.url, "survivor")
+        await survivor.register("echo")
+
+        async def keep_alive() -> None:
+            while True:
+                await survivor.heartbeat()
+                await asyncio.sleep(0.1)
+
+        beating = asyncio.create_task(keep_alive())
+        try:
+            task = await survivor.poll_until_task()
+        finally:
+            beating.cancel()
+        await survivor.result(task, data={"moved": True})
+        doc = await orch.wait_for(job_id)
+    assert doc["status"] == "finished"
+    assert [(r["worker_id"], r["status"]) for r in doc["results"]] == [("survivor", "success")]
+    assert doc["retry_count"] == 0, "moving a task that never ran is not a retry"
+    assert any("doomed missed its heartbeats" in r.getMessage() for r in caplog.records)

@@ -6,6 +6,7 @@ import pytest
 
 from tests.conftest import OrchestratorFactory
 from tests.sample_blueprints import echo_blueprint
+from tests.wire import WireWorker
 
 
 def _is_error(body: Any, code: str) -> bool:
@@ -21,6 +22,8 @@ def _is_error(body: Any, code: str) -> bool:
         (b'{"dispatch_timeout": "soon"}', "dispatch_timeout"),
         (b'{"dispatch_timeout": -5}', "dispatch_timeout"),
         (b'{"webhook_url": "ftp://x"}', "webhook_url"),
+        (b'{"security": {"signer_id": 5}}', "signer_id"),
+        (b'{"security": {"identity_chain": "me"}}', "identity_chain"),
     ],
 )
 async def test_bad_create_bodies_get_400(
@@ -97,3 +100,20 @@ async def test_graph_and_status_routes(orchestrator: OrchestratorFactory) -> Non
         async with orch.session.get(f"{orch.url}/_public/status") as r:
             assert await r.json() == {"status": "ok"}
             assert r.headers["X-RXON-Version"] == "1.0b7"
+
+
+async def test_security_keys_a_worker_does_not_know_are_accepted_but_not_sent(
+    orchestrator: OrchestratorFactory,
+) -> None:
+    """Once, such a key left the job pending for ever: placing its task raised."""
+    security = {"signer_id": "client-a", "tenant": "acme"}
+    async with orchestrator(echo_blueprint()) as orch:
+        worker = WireWorker(orch.session, orch.url, "w1")
+        await worker.register("echo")
+        job_id = await orch.create_job("/api/v1/jobs/echo", security=security)
+        task = await worker.poll_until_task()
+        await worker.result(task, data={})
+        doc = await orch.wait_for(job_id)
+    assert task["security"]["signer_id"] == "client-a"
+    assert "tenant" not in task["security"]
+    assert doc["status"] == "finished"

@@ -11,8 +11,9 @@ from avtomatika import Blueprint, OrchestratorEngine
 from avtomatika.blueprints.actions import ActionFactory
 from avtomatika.errors import BlueprintError, ConfigError
 from avtomatika.storage import MemoryStorage
-from tests.conftest import OrchestratorFactory, free_port, make_config
+from tests.conftest import OrchestratorFactory, make_config
 from tests.sample_blueprints import echo_blueprint
+from tests.webhook_receiver import Receiver
 
 
 def flaky_handler_blueprint(failures: int) -> Blueprint:
@@ -84,35 +85,15 @@ async def test_cycling_blueprint_is_stopped(orchestrator: OrchestratorFactory) -
 
 
 async def test_webhook_is_delivered_on_completion(orchestrator: OrchestratorFactory) -> None:
-    received: list[dict[str, Any]] = []
-    attempts = {"n": 0}
-
-    async def hook(request: web.Request) -> web.Response:
-        attempts["n"] += 1
-        if attempts["n"] == 1:
-            return web.Response(status=503)  # the first delivery fails and must be retried
-        received.append(await request.json())
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        bp = flaky_handler_blueprint(0)
-        async with orchestrator(bp) as orch:
-            orch.engine.webhook_sender._base_delay = 0.05
-            job_id = await orch.create_job("/api/v1/jobs/flaky", webhook_url=f"http://127.0.0.1:{port}/hook")
-            await orch.wait_for(job_id)
-            for _ in range(100):
-                if received:
-                    break
-                await asyncio.sleep(0.05)
-    finally:
-        await runner.cleanup()
-    assert received == [
+    # The first delivery fails and must be retried.
+    first_fails = Receiver(answer=lambda attempt: 503 if attempt == 1 else 204)
+    async with first_fails as hook, orchestrator(flaky_handler_blueprint(0)) as orch:
+        orch.engine.webhook_sender._base_delay = 0.05
+        job_id = await orch.create_job("/api/v1/jobs/flaky", webhook_url=hook.url)
+        await orch.wait_for(job_id)
+        await hook.events(1)
+    assert len(hook.attempts) == 2
+    assert hook.received == [
         {
             "event": "job_finished",
             "job_id": job_id,

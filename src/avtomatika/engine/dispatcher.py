@@ -9,6 +9,8 @@ import itertools
 import logging
 from collections.abc import Callable
 
+import msgspec
+
 from avtomatika.config import Config
 from avtomatika.core.clock import now as clock_now
 from avtomatika.core.matching import cost_of, is_hot, satisfies
@@ -108,7 +110,8 @@ class Dispatcher:
         spec = active.spec
         dispatch_deadline = _deadline(active.created_at, spec.dispatch_timeout_seconds)
         result_deadline = _deadline(active.created_at, spec.result_timeout_seconds)
-        security = SecurityContext(**job.security) if job.security else None
+        # Keys a SecurityContext lacks are ignored, as on the wire; the types were checked at create.
+        security = msgspec.convert(job.security, SecurityContext) if job.security else None
         payload = TaskPayload(
             job_id=job.id,
             task_id=active.task_id,

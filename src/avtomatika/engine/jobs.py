@@ -3,6 +3,8 @@
 import contextlib
 from typing import Any
 
+import msgspec
+
 from avtomatika.blueprints.blueprint import Blueprint
 from avtomatika.core.clock import now as clock_now
 from avtomatika.core.effects import Effects
@@ -11,6 +13,7 @@ from avtomatika.core.transitions import end, go_to, new_id
 from avtomatika.engine.services import Change, Services
 from avtomatika.errors import IdempotencyKeyReused, InvalidRequest, JobNotFound, JobStateConflict
 from avtomatika.protocol.constants import IDEMPOTENCY_KEY_HEADER, TERMINAL_STATUSES, JobStatus
+from avtomatika.protocol.models import SecurityContext
 from avtomatika.storage.base import IdempotencyClaim
 
 
@@ -26,6 +29,7 @@ def new_job(
     metadata: dict[str, Any] | None = None,
     parent_job_id: str | None = None,
 ) -> Job:
+    _check_security(security)
     now = clock_now()
     return Job(
         id=new_id(),
@@ -44,6 +48,17 @@ def new_job(
         parent_job_id=parent_job_id,
         path=[bp.start_state],
     )
+
+
+def _check_security(security: dict[str, Any] | None) -> None:
+    """A job's ``security`` goes to its workers in every task payload as a ``SecurityContext``:
+    one that cannot be one is refused here, not found out when the first task is placed."""
+    if security is None:
+        return
+    try:
+        msgspec.convert(security, SecurityContext)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequest(f"Invalid security: {exc}", str(exc)) from None
 
 
 async def create(services: Services, job: Job, claim: IdempotencyClaim | None = None) -> str:
