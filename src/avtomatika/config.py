@@ -177,6 +177,9 @@ class Config:
     )
     WEBHOOK_MAX_ATTEMPTS = Setting(int, 5, "deliveries tried per webhook")
     WEBHOOK_TIMEOUT_SECONDS = Setting(float, 10.0, "a webhook delivery's timeout")
+    WEBHOOK_RETRY_BASE_DELAY_SECONDS = Setting(
+        float, 1.0, "wait before a webhook's second delivery, doubled before each next one"
+    )
     WEBHOOK_QUEUE_SIZE = Setting(
         int, 10000, "webhooks waiting for delivery; when it is full, the oldest is dropped"
     )

@@ -70,9 +70,10 @@ async def test_a_failing_webhook_backs_off_exponentially_then_gives_up_with_a_wa
     async with (
         Receiver(answer=lambda attempt: 500) as broken,
         Receiver() as working,
-        orchestrator(echo_blueprint(), WEBHOOK_MAX_ATTEMPTS=attempts) as orch,
+        orchestrator(
+            echo_blueprint(), WEBHOOK_MAX_ATTEMPTS=attempts, WEBHOOK_RETRY_BASE_DELAY_SECONDS=base
+        ) as orch,
     ):
-        orch.engine.webhook_sender._base_delay = base
         worker = WireWorker(orch.session, orch.url, "w1")
         await worker.register("echo")
         job_id = await orch.create_job("/api/v1/jobs/echo", webhook_url=broken.url)

@@ -87,8 +87,10 @@ async def test_cycling_blueprint_is_stopped(orchestrator: OrchestratorFactory) -
 async def test_webhook_is_delivered_on_completion(orchestrator: OrchestratorFactory) -> None:
     # The first delivery fails and must be retried.
     first_fails = Receiver(answer=lambda attempt: 503 if attempt == 1 else 204)
-    async with first_fails as hook, orchestrator(flaky_handler_blueprint(0)) as orch:
-        orch.engine.webhook_sender._base_delay = 0.05
+    async with (
+        first_fails as hook,
+        orchestrator(flaky_handler_blueprint(0), WEBHOOK_RETRY_BASE_DELAY_SECONDS=0.05) as orch,
+    ):
         job_id = await orch.create_job("/api/v1/jobs/flaky", webhook_url=hook.url)
         await orch.wait_for(job_id)
         await hook.events(1)

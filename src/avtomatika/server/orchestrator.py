@@ -61,6 +61,7 @@ class OrchestratorEngine:
             max_attempts=config.WEBHOOK_MAX_ATTEMPTS,
             timeout=config.WEBHOOK_TIMEOUT_SECONDS,
             queue_size=config.WEBHOOK_QUEUE_SIZE,
+            base_delay=config.WEBHOOK_RETRY_BASE_DELAY_SECONDS,
         )
         notify = Notifier(self.webhook_sender, self.on_job_finished, self.on_worker_event)
         self.services = Services(storage, config, self.blueprints, notify)
