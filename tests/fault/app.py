@@ -11,7 +11,9 @@ below are defaults made short so that leases, deadlines and dead workers resolve
 ``fault_child``: child_start -> task ``finish_child`` -> child_done.
 ``fault_single``: start -> task ``slow`` (params and deadline from the job's initial data) -> done.
 ``fault_slow_step``: a ``start`` handler that sleeps ``handler_seconds`` (an executor step in flight
-for that long) -> done; ``state_history["step_runs"]`` counts its committed runs.
+for that long) -> done; ``state_history["step_runs"]`` counts its committed runs. With
+``run_log`` (a path) each run first appends ``<instance id> <epoch time>`` to it, so a test sees
+every run, committed or not; with ``wait_for`` (a path) a run blocks until that file exists.
 
 ``pipeline_problems`` and ``path_problems`` say what is wrong with a job document (as the API
 returns it) compared with a correct, exactly-once run of these blueprints.
@@ -21,6 +23,7 @@ import asyncio
 import functools
 import itertools
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -147,6 +150,11 @@ def slow_step_blueprint() -> Blueprint:
     async def start(
         initial_data: dict[str, Any], state_history: dict[str, Any], actions: ActionFactory
     ) -> None:
+        if "run_log" in initial_data:
+            line = f"{os.environ.get('INSTANCE_ID', '')} {time.time()!r}\n"
+            await asyncio.to_thread(append_line, initial_data["run_log"], line)
+        if "wait_for" in initial_data:
+            await file_created(initial_data["wait_for"])
         await asyncio.sleep(initial_data.get("handler_seconds", 0))
         state_history["step_runs"] = state_history.get("step_runs", 0) + 1
         actions.go_to("done")
@@ -156,6 +164,23 @@ def slow_step_blueprint() -> Blueprint:
         return None
 
     return bp
+
+
+def append_line(path: str, line: str) -> None:
+    """One ``write`` with ``O_APPEND``: lines of concurrent writers (several processes) never mix."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+async def file_created(path: str) -> None:
+    """Until another process (the test) creates ``path``: polled, no event crosses processes."""
+    while True:
+        if await asyncio.to_thread(os.path.exists, path):
+            return
+        await asyncio.sleep(0.05)
 
 
 def blueprints() -> list[Blueprint]:
