@@ -7,7 +7,8 @@ below are defaults made short so that leases, deadlines and dead workers resolve
 
 ``fault_pipeline``: start -> task ``prepare`` -> fan_out (5 ``part`` tasks) -> aggregator ``merge``
 -> child (a ``fault_child`` job) -> done. ``merge`` counts its committed runs in
-``state_history["merges"]``: a fan-in applied twice would show 2.
+``state_history["merges"]``: a fan-in applied twice would show 2. ``FAULT_STEP_LOG`` (below) makes
+``fan_out`` slow and logged.
 ``fault_child``: child_start -> task ``finish_child`` -> child_done.
 ``fault_single``: start -> task ``slow`` (params and deadline from the job's initial data) -> done.
 ``fault_slow_step``: a ``start`` handler that sleeps ``handler_seconds`` (an executor step in flight
@@ -56,9 +57,13 @@ TIMING_DEFAULTS: dict[str, str] = {
     "WORKER_TIMEOUT_SECONDS": "5",
     "TASK_RETRY_BASE_DELAY_SECONDS": "0.1",
     "TASK_RETRY_MAX_DELAY_SECONDS": "1",
-    # Every kill costs some tasks an attempt; the budget must outlast a chaos run.
-    "JOB_MAX_RETRIES": "50",
 }
+# Set in an orchestrator's environment: its ``fan_out`` handler logs ``begin``/``end <instance id>
+# <pid> <job id> <epoch time>`` lines to this file (O_APPEND) around a ``FAULT_FAN_OUT_SECONDS`` sleep, so a
+# test can kill an instance while it runs handlers and see which ones the kill interrupted.
+STEP_LOG = os.environ.get("FAULT_STEP_LOG", "")
+FAN_OUT_SECONDS = float(os.environ.get("FAULT_FAN_OUT_SECONDS", "0.3"))
+INSTANCE = os.environ.get("INSTANCE_ID", "")
 
 
 def pipeline_blueprint() -> Blueprint:
@@ -71,12 +76,21 @@ def pipeline_blueprint() -> Blueprint:
         )
 
     @bp.handler
-    async def fan_out(initial_data: dict[str, Any], actions: ActionFactory) -> None:
+    async def fan_out(job_id: str, initial_data: dict[str, Any], actions: ActionFactory) -> None:
+        if STEP_LOG:
+            await asyncio.to_thread(
+                append_line, STEP_LOG, f"begin {INSTANCE} {os.getpid()} {job_id} {time.time()!r}\n"
+            )
+            await asyncio.sleep(FAN_OUT_SECONDS)
         n = initial_data.get("n", 0)
         actions.dispatch_parallel(
             tasks=[{"task_type": "part", "params": {"n": n, "part": i}} for i in range(FAN_OUT)],
             aggregate_into="merge",
         )
+        if STEP_LOG:
+            await asyncio.to_thread(
+                append_line, STEP_LOG, f"end {INSTANCE} {os.getpid()} {job_id} {time.time()!r}\n"
+            )
 
     @bp.aggregator
     async def merge(
