@@ -7,11 +7,14 @@ below are defaults made short so that leases, deadlines and dead workers resolve
 
 ``fault_pipeline``: start -> task ``prepare`` -> fan_out (5 ``part`` tasks) -> aggregator ``merge``
 -> child (a ``fault_child`` job) -> done. ``merge`` counts its committed runs in
-``state_history["merges"]``: a fan-in applied twice would show 2.
+``state_history["merges"]``: a fan-in applied twice would show 2. ``FAULT_STEP_LOG`` (below) makes
+``fan_out`` slow and logged.
 ``fault_child``: child_start -> task ``finish_child`` -> child_done.
 ``fault_single``: start -> task ``slow`` (params and deadline from the job's initial data) -> done.
 ``fault_slow_step``: a ``start`` handler that sleeps ``handler_seconds`` (an executor step in flight
-for that long) -> done; ``state_history["step_runs"]`` counts its committed runs.
+for that long) -> done; ``state_history["step_runs"]`` counts its committed runs. With
+``run_log`` (a path) each run first appends ``<instance id> <epoch time>`` to it, so a test sees
+every run, committed or not; with ``wait_for`` (a path) a run blocks until that file exists.
 
 ``pipeline_problems`` and ``path_problems`` say what is wrong with a job document (as the API
 returns it) compared with a correct, exactly-once run of these blueprints.
@@ -21,6 +24,7 @@ import asyncio
 import functools
 import itertools
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,9 +57,13 @@ TIMING_DEFAULTS: dict[str, str] = {
     "WORKER_TIMEOUT_SECONDS": "5",
     "TASK_RETRY_BASE_DELAY_SECONDS": "0.1",
     "TASK_RETRY_MAX_DELAY_SECONDS": "1",
-    # Every kill costs some tasks an attempt; the budget must outlast a chaos run.
-    "JOB_MAX_RETRIES": "50",
 }
+# Set in an orchestrator's environment: its ``fan_out`` handler logs ``begin``/``end <instance id>
+# <pid> <job id> <epoch time>`` lines to this file (O_APPEND) around a ``FAULT_FAN_OUT_SECONDS`` sleep, so a
+# test can kill an instance while it runs handlers and see which ones the kill interrupted.
+STEP_LOG = os.environ.get("FAULT_STEP_LOG", "")
+FAN_OUT_SECONDS = float(os.environ.get("FAULT_FAN_OUT_SECONDS", "0.3"))
+INSTANCE = os.environ.get("INSTANCE_ID", "")
 
 
 def pipeline_blueprint() -> Blueprint:
@@ -68,12 +76,21 @@ def pipeline_blueprint() -> Blueprint:
         )
 
     @bp.handler
-    async def fan_out(initial_data: dict[str, Any], actions: ActionFactory) -> None:
+    async def fan_out(job_id: str, initial_data: dict[str, Any], actions: ActionFactory) -> None:
+        if STEP_LOG:
+            await asyncio.to_thread(
+                append_line, STEP_LOG, f"begin {INSTANCE} {os.getpid()} {job_id} {time.time()!r}\n"
+            )
+            await asyncio.sleep(FAN_OUT_SECONDS)
         n = initial_data.get("n", 0)
         actions.dispatch_parallel(
             tasks=[{"task_type": "part", "params": {"n": n, "part": i}} for i in range(FAN_OUT)],
             aggregate_into="merge",
         )
+        if STEP_LOG:
+            await asyncio.to_thread(
+                append_line, STEP_LOG, f"end {INSTANCE} {os.getpid()} {job_id} {time.time()!r}\n"
+            )
 
     @bp.aggregator
     async def merge(
@@ -147,6 +164,11 @@ def slow_step_blueprint() -> Blueprint:
     async def start(
         initial_data: dict[str, Any], state_history: dict[str, Any], actions: ActionFactory
     ) -> None:
+        if "run_log" in initial_data:
+            line = f"{os.environ.get('INSTANCE_ID', '')} {time.time()!r}\n"
+            await asyncio.to_thread(append_line, initial_data["run_log"], line)
+        if "wait_for" in initial_data:
+            await file_created(initial_data["wait_for"])
         await asyncio.sleep(initial_data.get("handler_seconds", 0))
         state_history["step_runs"] = state_history.get("step_runs", 0) + 1
         actions.go_to("done")
@@ -156,6 +178,23 @@ def slow_step_blueprint() -> Blueprint:
         return None
 
     return bp
+
+
+def append_line(path: str, line: str) -> None:
+    """One ``write`` with ``O_APPEND``: lines of concurrent writers (several processes) never mix."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+async def file_created(path: str) -> None:
+    """Until another process (the test) creates ``path``: polled, no event crosses processes."""
+    while True:
+        if await asyncio.to_thread(os.path.exists, path):
+            return
+        await asyncio.sleep(0.05)
 
 
 def blueprints() -> list[Blueprint]:

@@ -340,6 +340,16 @@ class Cluster:
                 raise AssertionError(f"workers {sorted(wanted - registered)} never registered")
             await asyncio.sleep(0.05)
 
+    async def tasks_running(self) -> int:
+        """How many tasks our workers are running now (their ``worker-running`` sets in Redis)."""
+        assert self.redis is not None, "start Redis first"
+        client = aioredis.Redis.from_url(self.redis.url)
+        try:
+            counts = [await client.scard(f"{self.prefix}:worker-running:{w.worker_id}") for w in self.workers]
+        finally:
+            await client.aclose()
+        return sum(counts)
+
     @property
     def jobs(self) -> "JobClient":
         assert self.client is not None, "start the orchestrators first"

@@ -35,11 +35,15 @@ async def flaky(params: dict[str, Any], job_id: str, **_: Any) -> dict[str, Any]
 
 @worker.skill("sleep")
 async def sleep(params: dict[str, Any], task_id: str, **_: Any) -> dict[str, Any]:
+    """Sleeps ``seconds``; with ``CANCEL_MARKER_DIR`` set, leaves ``<task_id>.started`` there as it
+    starts and ``<task_id>`` when it is cancelled."""
+    marker_dir = os.environ.get("CANCEL_MARKER_DIR")
+    if marker_dir:
+        await asyncio.to_thread(Path(marker_dir, f"{task_id}.started").touch)
     try:
         await asyncio.sleep(float(params.get("seconds", 30)))
     except asyncio.CancelledError:
         # Proof for the tests that the cancellation reached this handler.
-        marker_dir = os.environ.get("CANCEL_MARKER_DIR")
         if marker_dir:
             Path(marker_dir, task_id).touch()  # noqa: ASYNC240 - a test marker, the loop is ending the task
         raise

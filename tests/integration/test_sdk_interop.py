@@ -70,6 +70,7 @@ async def test_cancel_reaches_the_sdk_worker(
     ):
         job_id = await orch.create_job("/api/v1/jobs/slow", {"seconds": 60})
         task_id = await _running_task(orch, job_id)
+        await _eventually(lambda: (tmp_path / f"{task_id}.started").exists(), "the SDK handler to start")
         async with orch.session.post(f"{orch.url}/api/v1/jobs/{job_id}/cancel", headers=orch.headers) as r:
             assert r.status == 200
         await _eventually(lambda: (tmp_path / task_id).exists(), "the SDK handler to be cancelled")
@@ -90,7 +91,6 @@ async def _running_task(orch: Orchestrator, job_id: str) -> str:
     for _ in range(300):
         task_id = await picked_up()
         if task_id:
-            await asyncio.sleep(0.3)  # let the SDK's handler start
             return task_id
         await asyncio.sleep(0.05)
     raise AssertionError("task never picked up")

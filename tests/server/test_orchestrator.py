@@ -196,15 +196,16 @@ async def test_drain_renews_the_leases_of_steps_it_waits_for() -> None:
 
     started, runs = asyncio.Event(), []
     storage = MemoryStorage()
-    engine = OrchestratorEngine(storage, make_config(EXECUTOR_LEASE_SECONDS=0.3))
-    engine.register_blueprint(sleeping_blueprint(1.0, started, runs))
+    engine = OrchestratorEngine(storage, make_config(EXECUTOR_LEASE_SECONDS=1.0))
+    engine.register_blueprint(sleeping_blueprint(2.5, started, runs))
     executor = JobExecutor(engine.services)
     loop_task = asyncio.create_task(executor.run())
     job_id = await engine.create_background_job("sleepy")
     await started.wait()
     drain = asyncio.create_task(executor.drain(5.0, 1.0))
-    # Three lease lengths pass while the step drains: nobody else may take it meanwhile.
-    assert await storage.claim_run("another-instance", 30, timeout=0.9) is None
+    # Over two lease lengths pass while the step drains: nobody else may take it meanwhile (a
+    # lease of a second, renewed every third of it, holds on a loaded machine too).
+    assert await storage.claim_run("another-instance", 30, timeout=2.3) is None
     assert await drain == Drained(finished=1, handed_back=0)
     await loop_task
     job = await storage.get_job(job_id)

@@ -1,4 +1,5 @@
 import asyncio
+import itertools
 import time
 
 import aiohttp
@@ -13,12 +14,21 @@ class Beats:
         self.times: list[float] = []
         self.jitter_ms = jitter_ms
         self.fail = fail
+        self._beaten = asyncio.Event()
 
     async def __call__(self) -> HeartbeatResponse:
         self.times.append(time.monotonic())
+        self._beaten.set()
         if self.fail:
             raise aiohttp.ClientConnectionError("down")
         return HeartbeatResponse(status="ok", next_heartbeat_jitter_ms=self.jitter_ms)
+
+    async def until(self, count: int, timeout: float = 10.0) -> None:
+        """Until ``count`` beats were made (a busy machine may make each one late)."""
+        async with asyncio.timeout(timeout):
+            while len(self.times) < count:
+                self._beaten.clear()
+                await self._beaten.wait()
 
 
 @pytest.mark.parametrize(
@@ -35,20 +45,24 @@ async def test_next_delay_is_interval_plus_jitter_clamped_to_half_the_interval(
 async def test_beats_repeat_every_interval() -> None:
     beats = Beats()
     loop = HeartbeatLoop(beats, interval=0.05)
+    started = time.monotonic()
     running = asyncio.create_task(loop.run())
-    await asyncio.sleep(0.28)
+    await beats.until(5)
     running.cancel()
-    assert 3 <= len(beats.times) <= 7
+    gaps = [b - a for a, b in itertools.pairwise([started, *beats.times])]
+    # Never sooner than the interval (the loop does not spin); a loaded machine may make it later.
+    assert min(gaps) >= 0.045, gaps
 
 
 async def test_a_nudge_beats_at_once() -> None:
     beats = Beats()
     loop = HeartbeatLoop(beats, interval=60.0)
     running = asyncio.create_task(loop.run())
-    await asyncio.sleep(0.01)
+    for _ in range(3):
+        await asyncio.sleep(0)  # the loop starts waiting out its 60 s
     assert beats.times == []
     loop.nudge()
-    await asyncio.sleep(0.05)
+    await beats.until(1, timeout=10)  # far sooner than the interval
     running.cancel()
     assert len(beats.times) == 1
 
@@ -57,7 +71,7 @@ async def test_a_failed_beat_is_survived_and_retried_on_schedule() -> None:
     beats = Beats(fail=True)
     loop = HeartbeatLoop(beats, interval=0.03)
     running = asyncio.create_task(loop.run())
-    await asyncio.sleep(0.15)
+    await beats.until(3)
     assert not running.done()
     running.cancel()
-    assert len(beats.times) >= 2
+    assert min(b - a for a, b in itertools.pairwise(beats.times)) >= 0.025
