@@ -1,4 +1,4 @@
-"""The README's blueprint example registers as written."""
+"""The README's blueprint example registers as written; CI runs the README's test command."""
 
 import logging
 import re
@@ -10,7 +10,8 @@ from avtomatika import OrchestratorEngine
 from avtomatika.storage import MemoryStorage
 from tests.conftest import make_config
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 
 
 def test_readme_blueprint_example_validates(caplog: pytest.LogCaptureFixture) -> None:
@@ -23,3 +24,11 @@ def test_readme_blueprint_example_validates(caplog: pytest.LogCaptureFixture) ->
     engine.register_blueprint(namespace["bp"])  # type: ignore[arg-type]
     assert engine.blueprints["video"].start_state == "triage"
     assert caplog.records == []  # registration found nothing to warn about
+
+
+def test_ci_runs_exactly_the_readmes_test_command() -> None:
+    readme_commands = [
+        line for line in README.read_text().splitlines() if line.startswith('pip install -e ".[all,test]"')
+    ]
+    assert len(set(readme_commands)) == 1, readme_commands
+    assert (ROOT / ".ci" / "run").read_text().rstrip().splitlines()[-1] == readme_commands[0]
