@@ -32,3 +32,17 @@ def test_ci_runs_exactly_the_readmes_test_command() -> None:
     ]
     assert len(set(readme_commands)) == 1, readme_commands
     assert (ROOT / ".ci" / "run").read_text().rstrip().splitlines()[-1] == readme_commands[0]
+
+
+def test_every_test_the_readme_names_as_proof_exists() -> None:
+    development = README.read_text().split("## Development", 1)[1]
+    rows = [line for line in development.splitlines() if line.startswith("| ") and "`tests/" in line]
+    assert len(rows) >= 10
+    for row in rows:
+        for ref, pending in re.findall(r"`(tests/[^`]+)`( \(to be confirmed\))?", row):
+            path, _, function = ref.partition("::")
+            if pending:
+                continue
+            assert (ROOT / path).is_file(), ref
+            if function:
+                assert re.search(rf"^(async )?def {function}\(", (ROOT / path).read_text(), re.M), ref
