@@ -1,4 +1,4 @@
-"""The README's blueprint example registers as written."""
+"""The README's blueprint example registers as written; CI runs the README's test command."""
 
 import logging
 import re
@@ -10,7 +10,8 @@ from avtomatika import OrchestratorEngine
 from avtomatika.storage import MemoryStorage
 from tests.conftest import make_config
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 
 
 def test_readme_blueprint_example_validates(caplog: pytest.LogCaptureFixture) -> None:
@@ -23,3 +24,25 @@ def test_readme_blueprint_example_validates(caplog: pytest.LogCaptureFixture) ->
     engine.register_blueprint(namespace["bp"])  # type: ignore[arg-type]
     assert engine.blueprints["video"].start_state == "triage"
     assert caplog.records == []  # registration found nothing to warn about
+
+
+def test_ci_runs_exactly_the_readmes_test_command() -> None:
+    readme_commands = [
+        line for line in README.read_text().splitlines() if line.startswith('pip install -e ".[all,test]"')
+    ]
+    assert len(set(readme_commands)) == 1, readme_commands
+    assert (ROOT / ".ci" / "run").read_text().rstrip().splitlines()[-1] == readme_commands[0]
+
+
+def test_every_test_the_readme_names_as_proof_exists() -> None:
+    development = README.read_text().split("## Development", 1)[1]
+    rows = [line for line in development.splitlines() if line.startswith("| ") and "`tests/" in line]
+    assert len(rows) >= 10
+    for row in rows:
+        for ref, pending in re.findall(r"`(tests/[^`]+)`( \(to be confirmed\))?", row):
+            path, _, function = ref.partition("::")
+            if pending:
+                continue
+            assert (ROOT / path).is_file(), ref
+            if function:
+                assert re.search(rf"^(async )?def {function}\(", (ROOT / path).read_text(), re.M), ref

@@ -12,9 +12,7 @@ from avtomatika.blueprints.actions import ActionFactory
 from avtomatika.blueprints.blueprint import Blueprint
 from avtomatika.blueprints.graph import Edge, scan_handler
 from avtomatika.blueprints.job_context import JobContext
-
-needs_graphviz = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
-
+from tests.conftest import require
 
 # -- scanning ------------------------------------------------------------------------------------
 
@@ -233,8 +231,8 @@ def test_render_rejects_unknown_formats(tmp_path: Path) -> None:
         graph.render(pipeline().drawing(), tmp_path / "g", "gif")
 
 
-@needs_graphviz
 def test_render_svg_and_png(tmp_path: Path) -> None:
+    require(shutil.which("dot") is not None, "Graphviz 'dot' is not installed")
     bp = pipeline()
     svg = graph.render(bp.drawing(), tmp_path / "flow", "svg")
     assert svg == tmp_path / "flow.svg"

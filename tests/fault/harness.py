@@ -32,8 +32,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from tests.conftest import CLIENT_TOKEN, WORKER_TOKEN, free_port
-from tests.storage.conftest import service_unavailable
+from tests.conftest import CLIENT_TOKEN, WORKER_TOKEN, free_port, require
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = frozenset({"finished", "failed", "quarantined", "cancelled"})
@@ -142,8 +141,8 @@ class RedisServer(ManagedProcess):
 
     def __init__(self, workdir: Path, fsync: str = "everysec") -> None:
         binary = shutil.which("redis-server")
-        if binary is None:
-            service_unavailable("redis-server is not on PATH")
+        require(binary is not None, "redis-server is not on PATH")
+        assert binary is not None
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         datadir = workdir / "redis-data"

@@ -2,7 +2,8 @@
 
 Every backend in :data:`BACKENDS` runs every test in ``test_conformance.py``. A factory is
 an async generator that yields one fresh, empty, initialised backend and cleans up after
-it; a backend whose server is unavailable should ``pytest.skip`` from its factory.
+it; a backend whose server is unavailable calls ``tests.conftest.service_unavailable`` from its
+factory (a skip locally, a failure in CI).
 """
 
 import asyncio
@@ -14,14 +15,14 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from avtomatika.storage import MemoryStorage, StorageBackend
-from tests.conftest import free_port
+from tests.conftest import free_port, require, service_unavailable
 
 if TYPE_CHECKING:
     from avtomatika.storage.redis.backend import RedisStorage
@@ -40,13 +41,6 @@ async def make_memory() -> AsyncIterator[StorageBackend]:
 
 
 REDIS_URL = os.environ.get("AVTOMATIKA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def service_unavailable(reason: str) -> NoReturn:
-    """Skip locally; fail when the run requires real services (CI sets AVTOMATIKA_REQUIRE_SERVICES=1)."""
-    if os.environ.get("AVTOMATIKA_REQUIRE_SERVICES") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 async def delete_redis_keys(prefix: str, url: str = REDIS_URL) -> None:
@@ -153,8 +147,8 @@ class PrivateRedis:
 def started_redis(*extra: str) -> Iterator[tuple[PrivateRedis, str]]:
     """A running private server (with ``extra`` arguments) and its working directory."""
     binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
+    require(binary is not None, "redis-server is not installed")
+    assert binary is not None
     workdir = tempfile.mkdtemp(prefix="avt-redis-")
     server = PrivateRedis(binary, workdir, *(arg.format(workdir=workdir) for arg in extra))
     server.start()
