@@ -39,10 +39,8 @@ def test_every_test_the_readme_names_as_proof_exists() -> None:
     rows = [line for line in development.splitlines() if line.startswith("| ") and "`tests/" in line]
     assert len(rows) >= 10
     for row in rows:
-        for ref, pending in re.findall(r"`(tests/[^`]+)`( \(to be confirmed\))?", row):
+        for ref in re.findall(r"`(tests/[^`]+)`", row):
             path, _, function = ref.partition("::")
-            if pending:
-                continue
             assert (ROOT / path).is_file(), ref
             if function:
                 assert re.search(rf"^(async )?def {function}\(", (ROOT / path).read_text(), re.M), ref
