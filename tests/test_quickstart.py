@@ -27,7 +27,14 @@ def test_fixture_is_the_seed_quick_start_unchanged() -> None:
 async def test_quick_start_job_reaches_its_end_state() -> None:
     port = free_port()
     env = {**os.environ, "API_HOST": "127.0.0.1", "API_PORT": str(port), "LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, str(QUICKSTART)], env=env, stdout=subprocess.PIPE)  # noqa: ASYNC220
+    # Ctrl-C as in a terminal: a run started in the background inherits SIGINT ignored, which
+    # would leave the Quick Start (it relies on KeyboardInterrupt) deaf to it.
+    proc = subprocess.Popen(  # noqa: ASYNC220
+        [sys.executable, str(QUICKSTART)],
+        env=env,
+        stdout=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     url = f"http://127.0.0.1:{port}"
     headers = {"X-Client-Token": "my-secret-client-token"}
     try:
@@ -51,7 +58,12 @@ async def test_quick_start_job_reaches_its_end_state() -> None:
                 await asyncio.sleep(0.05)
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=15)
+        try:
+            out, _ = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # our own child, by its handle: never left running
+            proc.communicate()
+            raise
     assert (doc["status"], doc["current_state"]) == ("finished", "end")
     printed = out.decode()
     assert f"Job {job_id} | Start: {{'video_url': 'https://example.invalid/a.mp4'}}" in printed
