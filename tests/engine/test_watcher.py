@@ -13,6 +13,21 @@ from tests.sample_blueprints import echo_blueprint
 from tests.wire import WireWorker
 
 
+async def poll_while_alive(worker: WireWorker) -> dict[str, Any]:
+    """Poll until a task comes, heartbeating meanwhile so the worker is not judged dead."""
+
+    async def keep_alive() -> None:
+        while True:
+            await worker.heartbeat()
+            await asyncio.sleep(0.1)
+
+    beating = asyncio.create_task(keep_alive())
+    try:
+        return await worker.poll_until_task()
+    finally:
+        beating.cancel()
+
+
 async def test_task_not_picked_up_before_its_dispatch_deadline_fails_the_job(
     orchestrator: OrchestratorFactory, backend: Any
 ) -> None:
@@ -56,17 +71,7 @@ async def test_dead_worker_tasks_are_redispatched(orchestrator: OrchestratorFact
         await doomed.poll_until_task()  # taken, then the worker goes silent
         survivor = WireWorker(orch.session, orch.url, "survivor")
         await survivor.register("echo")
-
-        async def keep_alive() -> None:
-            while True:
-                await survivor.heartbeat()
-                await asyncio.sleep(0.1)
-
-        beating = asyncio.create_task(keep_alive())
-        try:
-            task = await survivor.poll_until_task()
-        finally:
-            beating.cancel()
+        task = await poll_while_alive(survivor)
         await survivor.result(task, data={"rescued": True})
         doc = await orch.wait_for(job_id)
         async with orch.session.get(f"{orch.url}/api/v1/workers", headers=orch.headers) as r:
@@ -210,17 +215,7 @@ async def test_a_dead_workers_queued_task_goes_to_another_worker(
             await asyncio.sleep(0.02)
         survivor = WireWorker(orch.session, orch.url, "survivor")
         await survivor.register("echo")
-
-        async def keep_alive() -> None:
-            while True:
-                await survivor.heartbeat()
-                await asyncio.sleep(0.1)
-
-        beating = asyncio.create_task(keep_alive())
-        try:
-            task = await survivor.poll_until_task()
-        finally:
-            beating.cancel()
+        task = await poll_while_alive(survivor)
         await survivor.result(task, data={"moved": True})
         doc = await orch.wait_for(job_id)
     assert doc["status"] == "finished"
